@@ -1,0 +1,74 @@
+/**
+ * The one error class of the service. Every refusal, on the wire or in the CLI, is an MnetFault with a
+ * numeric code from this table; tests assert on codes, never on message text.
+ *
+ * 0 and 6000–6014 are Mahara's server codes, 7023/7025 are Moodle's (mnet-protocol.md §7.6): Moodle sees
+ * these, so their numbers must not change. 9000–9099 is our own range, for errors that stay on our side
+ * (our client, configuration, the CLI) and never reach a peer as a fault of a specific meaning.
+ */
+export const FaultCode = {
+  /** Application refusal from a method handler (Mahara's ImportException etc.); the text is the message. */
+  Application: 0,
+  NetworkingOff: 6012,
+  NotXml: 6001,
+  DecryptedNotXml: 6002,
+  UnknownPeer: 6003,
+  BadSignature: 6004,
+  NotSignedAndEncrypted: 6005,
+  SignedPayloadNotXml: 6007,
+  NotXmlRpc: 6008,
+  UnknownRoot: 6009,
+  InvalidMethodName: 6010,
+  NoSuchMethod: 6011,
+  WrongHost: 6013,
+  TimestampOutsideWindow: 6014,
+  CannotDecrypt: 7023,
+  OldKey: 7025,
+
+  // ---- our own range: never sent to a peer with a meaning it relies on ----
+  /** The peer could not be reached, timed out or answered with a non-200 status. */
+  Transport: 9001,
+  /** The peer's response was not a well-formed MNet response (not encrypted, not signed, bad XML). */
+  BadResponse: 9002,
+  /** The peer's response timestamp is too far ahead of our clock (one-sided check, §3.4). */
+  TimeDrift: 9003,
+  /** A certificate does not parse or does not belong to the wwwroot it claims (§5.3). */
+  InvalidCertificate: 9004,
+  /** A request or response body is larger than the configured cap. */
+  BodyTooLarge: 9005,
+  /** Bad input from an admin (CLI argument, configuration value). */
+  InvalidInput: 9006,
+  /** The named peer is not registered (or deleted). */
+  PeerNotFound: 9007,
+  /** Unexpected failure inside our code; the message is not shown to peers. */
+  Internal: 9099,
+} as const;
+
+export type FaultCodeValue = (typeof FaultCode)[keyof typeof FaultCode];
+
+export interface MnetFaultOptions {
+  cause?: unknown;
+  /** Whether the message may be shown to the caller (peer, browser). Defaults to true except for Internal. */
+  expose?: boolean;
+}
+
+export class MnetFault extends Error {
+  readonly expose: boolean;
+
+  constructor(
+    readonly code: FaultCodeValue | number,
+    message: string,
+    options: MnetFaultOptions = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'MnetFault';
+    this.expose = options.expose ?? code !== FaultCode.Internal;
+  }
+}
+
+/** Turns anything thrown into an MnetFault, keeping the original as `cause` (graphile's coerceError). */
+export function toFault(err: unknown): MnetFault {
+  if (err instanceof MnetFault) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new MnetFault(FaultCode.Internal, message, { cause: err, expose: false });
+}
