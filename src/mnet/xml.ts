@@ -36,7 +36,7 @@ export function parseXml(input: Buffer | string, faultCode: number): XmlElement 
   parser.onerror = (err) => {
     fail(err.message.split('\n')[0] ?? 'malformed XML');
     // sax keeps going after resume(); we stop at the first error by discarding the rest.
-    parser.error = null;
+    (parser as { error: Error | null }).error = null;
   };
   parser.ondoctype = () => fail('DOCTYPE declarations are not accepted');
   parser.onopentag = (tag) => {
