@@ -38,6 +38,8 @@ export const FaultCode = {
   BodyTooLarge: 9005,
   /** Bad input from an admin (CLI argument, configuration value). */
   InvalidInput: 9006,
+  /** An environment setting is missing or malformed; the message names it. */
+  InvalidConfiguration: 9008,
   /** The named peer is not registered (or deleted). */
   PeerNotFound: 9007,
   /** Unexpected failure inside our code; the message is not shown to peers. */

@@ -1,0 +1,16 @@
+import type { Knex } from 'knex';
+import * as m0001 from './0001_mnet_core.js';
+
+/**
+ * Migrations are listed here rather than found by scanning a folder, so they load the same way under
+ * tsx, vitest and a bundler. Numbered, one change each, never edited once merged.
+ */
+const migrations: Record<string, Knex.Migration> = {
+  '0001_mnet_core': m0001,
+};
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => Object.keys(migrations),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => migrations[name]!,
+};

@@ -1,0 +1,41 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Moodle-made MNet vectors and keys (test/fixtures/mnet/README.md). */
+export const MNET_FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/mnet');
+
+export function fixture(relative: string): Buffer {
+  return fs.readFileSync(path.join(MNET_FIXTURES, relative));
+}
+
+export function fixtureText(relative: string): string {
+  return fixture(relative).toString('utf8');
+}
+
+export interface VectorSide {
+  files: Record<string, string>;
+  wire: 'plain' | 'encrypted';
+  encrypted_to_cert?: string;
+  decrypt_with_key?: string;
+  outer_wwwroot?: string;
+  signed_by_cert?: string;
+  inner_wwwroot?: string;
+  timestamp?: number;
+  decoded: unknown;
+}
+
+export interface Vector {
+  id: string;
+  direction: string;
+  from: string;
+  to: string;
+  method: string;
+  request: VectorSide;
+  response: VectorSide;
+}
+
+export const vectors: Vector[] = JSON.parse(fixtureText('vectors.json')).vectors;
+
+export const MOODLE_WWWROOT = 'http://moodle.test';
+export const MAHARA_WWWROOT = 'http://mahara.test';
