@@ -1,0 +1,201 @@
+import type crypto from 'node:crypto';
+import type { Knex } from 'knex';
+import { FaultCode, MnetFault } from '../errors.js';
+import { parseCertificate } from './certificate.js';
+
+export type ApplicationName = 'moodle' | 'mahara' | 'schooltool';
+export const applicationNames: readonly ApplicationName[] = ['moodle', 'mahara', 'schooltool'];
+
+/** A remote site we talk MNet with (§9.1 `host` joined with its `application`). */
+export interface Peer {
+  readonly id: number;
+  readonly wwwroot: string;
+  readonly name: string;
+  readonly application: ApplicationName;
+  readonly publicKeyPem: string;
+  readonly publicKey: crypto.KeyObject;
+  readonly publicKeyExpires: Date;
+  readonly deleted: boolean;
+  readonly createdAt: Date;
+  readonly lastConnectAt: Date | null;
+  /** Path of the peer's XML-RPC endpoint, appended to its wwwroot (§1.1). */
+  readonly xmlrpcServerPath: string;
+  readonly ssoLandPath: string;
+  /** Explicit per-service settings an admin made for this peer (§7.1); absent services use their defaults. */
+  readonly services: ReadonlyMap<string, { readonly publish: boolean; readonly subscribe: boolean }>;
+}
+
+interface PeerRow {
+  id: number;
+  wwwroot: string;
+  name: string;
+  application: ApplicationName;
+  public_key_pem: string;
+  public_key_expires: Date;
+  deleted: boolean;
+  created_at: Date;
+  last_connect_at: Date | null;
+  xmlrpc_server_path: string;
+  sso_land_path: string;
+}
+
+// Parsing a certificate costs more than the whole database lookup; peers' keys change rarely.
+const keyCache = new Map<string, crypto.KeyObject>();
+
+function publicKeyOf(pem: string): crypto.KeyObject {
+  let key = keyCache.get(pem);
+  if (!key) {
+    key = parseCertificate(pem).publicKey;
+    if (keyCache.size > 1000) keyCache.clear();
+    keyCache.set(pem, key);
+  }
+  return key;
+}
+
+interface ServiceRow {
+  peer_id: number;
+  service: string;
+  publish: boolean;
+  subscribe: boolean;
+}
+
+function toPeer(row: PeerRow, services: ServiceRow[]): Peer {
+  return {
+    id: row.id,
+    wwwroot: row.wwwroot,
+    name: row.name,
+    application: row.application,
+    publicKeyPem: row.public_key_pem,
+    publicKey: publicKeyOf(row.public_key_pem),
+    publicKeyExpires: new Date(row.public_key_expires),
+    deleted: row.deleted,
+    createdAt: new Date(row.created_at),
+    lastConnectAt: row.last_connect_at ? new Date(row.last_connect_at) : null,
+    xmlrpcServerPath: row.xmlrpc_server_path,
+    ssoLandPath: row.sso_land_path,
+    services: new Map(
+      services.filter((s) => s.peer_id === row.id).map((s) => [s.service, { publish: s.publish, subscribe: s.subscribe }]),
+    ),
+  };
+}
+
+async function withServices(db: Knex, rows: PeerRow[]): Promise<Peer[]> {
+  if (rows.length === 0) return [];
+  const services: ServiceRow[] = await db('peer_services').whereIn(
+    'peer_id',
+    rows.map((r) => r.id),
+  );
+  return rows.map((row) => toPeer(row, services));
+}
+
+/**
+ * Every MNet request needs its caller's record; on embedded PGlite a query costs about as much as one of
+ * the call's RSA operations (bench/mnet-calls.ts). So known peers are cached per database for a few
+ * seconds. Writes made through this module clear the cache at once; writes by another instance sharing a
+ * PostgreSQL database show here within PEER_CACHE_MS. Misses are not cached, so unknown callers cannot
+ * grow it.
+ */
+const PEER_CACHE_MS = 5_000;
+const peerCaches = new WeakMap<Knex, Map<string, { peer: Peer; at: number }>>();
+
+/** Forgets cached peers after a change to peers or their service settings. */
+export function forgetCachedPeers(db: Knex): void {
+  peerCaches.delete(db);
+}
+
+function selectPeers(db: Knex) {
+  return db<PeerRow>('peers')
+    .join('applications', 'applications.name', 'peers.application')
+    .select('peers.*', 'applications.xmlrpc_server_path', 'applications.sso_land_path');
+}
+
+/** The wwwroot as peers write it on the wire: no trailing slash (§ Conventions). */
+export function trimWwwroot(wwwroot: string): string {
+  return wwwroot.trim().replace(/\/+$/, '');
+}
+
+/** Finds a peer by wwwroot; deleted peers only when asked, because a deleted peer may not call us. */
+export async function findPeer(db: Knex, wwwroot: string, options: { includeDeleted?: boolean } = {}): Promise<Peer | undefined> {
+  const key = trimWwwroot(wwwroot);
+  let cache = peerCaches.get(db);
+  const hit = options.includeDeleted ? undefined : cache?.get(key);
+  if (hit && Date.now() - hit.at < PEER_CACHE_MS) return hit.peer;
+  const query = selectPeers(db).where('peers.wwwroot', key);
+  if (!options.includeDeleted) query.where('peers.deleted', false);
+  const row = await query.first();
+  const [peer] = await withServices(db, row ? [row] : []);
+  if (peer && !peer.deleted) {
+    if (!cache) peerCaches.set(db, (cache = new Map()));
+    cache.set(key, { peer, at: Date.now() });
+  }
+  return peer;
+}
+
+/** Like findPeer, but a missing peer is an error the CLI and admin pages can show. */
+export async function getPeer(db: Knex, wwwroot: string): Promise<Peer> {
+  const peer = await findPeer(db, wwwroot);
+  if (!peer) throw new MnetFault(FaultCode.PeerNotFound, `No peer is registered for ${trimWwwroot(wwwroot)}`);
+  return peer;
+}
+
+export async function listPeers(db: Knex, options: { includeDeleted?: boolean } = {}): Promise<Peer[]> {
+  const query = selectPeers(db).orderBy('peers.wwwroot');
+  if (!options.includeDeleted) query.where('peers.deleted', false);
+  return withServices(db, await query);
+}
+
+export interface NewPeer {
+  wwwroot: string;
+  name: string;
+  application: ApplicationName;
+  publicKeyPem: string;
+  publicKeyExpires: Date;
+}
+
+/** Inserts a peer, or revives a soft-deleted one with the same wwwroot (its history stays attached). */
+export async function savePeer(db: Knex, peer: NewPeer, now: Date): Promise<Peer> {
+  const values = {
+    name: peer.name,
+    application: peer.application,
+    public_key_pem: peer.publicKeyPem,
+    public_key_expires: peer.publicKeyExpires,
+    deleted: false,
+  };
+  await db('peers')
+    .insert({ wwwroot: trimWwwroot(peer.wwwroot), created_at: now, ...values })
+    .onConflict('wwwroot')
+    .merge(values);
+  forgetCachedPeers(db);
+  return (await findPeer(db, peer.wwwroot))!;
+}
+
+/** Stores a peer's new certificate (after a 7025 answer or an admin re-fetch, §5.3). */
+export async function updatePeerKey(db: Knex, peerId: number, pem: string, expires: Date): Promise<void> {
+  await db('peers').where({ id: peerId }).update({ public_key_pem: pem, public_key_expires: expires });
+  forgetCachedPeers(db);
+}
+
+export async function updatePeerSettings(
+  db: Knex,
+  peerId: number,
+  settings: { name?: string; application?: ApplicationName },
+): Promise<void> {
+  if (Object.keys(settings).length === 0) return;
+  await db('peers').where({ id: peerId }).update(settings);
+  forgetCachedPeers(db);
+}
+
+/**
+ * Records a successful exchange. Written at most once a minute per peer so the hot path does not turn
+ * every call into a write.
+ */
+export async function touchPeer(db: Knex, peer: Peer, now: Date): Promise<void> {
+  if (peer.lastConnectAt && now.getTime() - peer.lastConnectAt.getTime() < 60_000) return;
+  await db('peers').where({ id: peer.id }).update({ last_connect_at: now });
+  forgetCachedPeers(db);
+}
+
+export async function softDeletePeer(db: Knex, peerId: number): Promise<void> {
+  await db('peers').where({ id: peerId }).update({ deleted: true });
+  forgetCachedPeers(db);
+}
