@@ -1,0 +1,78 @@
+import type { Knex } from 'knex';
+import type { Config } from './config.js';
+import { createDb, dbTargetFor, migrateToLatest } from './db/knex.js';
+import type { Logger } from './log.js';
+import { MnetClient } from './mnet/client.js';
+import { KeyStore } from './mnet/keys.js';
+import { MethodPath, MethodRegistry } from './mnet/methods.js';
+import { MnetServer } from './mnet/server.js';
+import { registerSystemMethods } from './mnet/system.js';
+
+/** Everything the HTTP server and the CLI share, built the same way for both. */
+export interface Services {
+  readonly config: Config;
+  readonly db: Knex;
+  readonly log: Logger;
+  readonly now: () => Date;
+  readonly keys: KeyStore;
+  readonly registry: MethodRegistry;
+  readonly client: MnetClient;
+  readonly mnetServer: MnetServer;
+  close(): Promise<void>;
+}
+
+export interface ServiceOptions {
+  /** A ready database (tests); otherwise one is opened from the configuration. */
+  db?: Knex;
+  now?: () => Date;
+}
+
+/** Opens the database, brings the schema up to date and wires the MNet layer. */
+export async function openServices(config: Config, log: Logger, options: ServiceOptions = {}): Promise<Services> {
+  const db = options.db ?? createDb(dbTargetFor(config));
+  const now = options.now ?? (() => new Date());
+  try {
+    const applied = await migrateToLatest(db);
+    if (applied.length > 0) log.info('applied database migrations', { migrations: applied.join(',') });
+  } catch (err) {
+    if (!options.db) await db.destroy();
+    throw err;
+  }
+  const keys = new KeyStore(db, {
+    wwwroot: config.wwwroot,
+    subject: config.mnet.subject,
+    days: config.mnet.keyDays,
+    bits: config.mnet.keyBits,
+    history: config.mnet.keyHistory,
+    now,
+    log,
+  });
+  const registry = new MethodRegistry();
+  registerSystemMethods(registry);
+  const client = new MnetClient({ db, keys, wwwroot: config.wwwroot, mnet: config.mnet, log, now });
+  const mnetServer = new MnetServer({
+    db,
+    keys,
+    registry,
+    refreshPeerKey: async (peer) => {
+      await client.call(peer, MethodPath.listServices, []);
+    },
+    wwwroot: config.wwwroot,
+    mnet: config.mnet,
+    log,
+    now,
+  });
+  return {
+    config,
+    db,
+    log,
+    now,
+    keys,
+    registry,
+    client,
+    mnetServer,
+    close: async () => {
+      if (!options.db) await db.destroy();
+    },
+  };
+}
