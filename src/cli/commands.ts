@@ -1,0 +1,163 @@
+import { parseArgs } from 'node:util';
+import { FaultCode, MnetFault, toFault } from '../errors.js';
+import { peerServiceSettings, setPeerService } from '../mnet/methods.js';
+import { addPeer, deletePeer, normalisePeerWwwroot, parseApplication, verifyPeer, type PeerAdminDeps } from '../mnet/peer-admin.js';
+import { getPeer, listPeers, updatePeerSettings, type Peer } from '../mnet/peers.js';
+import type { Services } from '../services.js';
+
+export const USAGE = `Usage: npm run cli -- <command>
+
+  migrate                               bring the database schema up to date
+  peer add <wwwroot> [--name N] [--app moodle|mahara|schooltool]
+                                        fetch the peer's certificate (keyswap) and register it
+  peer list [--all]                     registered peers (--all: with deleted ones)
+  peer show <wwwroot>                   one peer, its key and its service settings
+  peer verify <wwwroot>                 keyswap + authenticated listServices; records last contact
+  peer edit <wwwroot> [--name N] [--app A] [--publish S]... [--unpublish S]...
+                      [--subscribe S]... [--unsubscribe S]...
+                                        change a peer's name, application or service settings
+  peer delete <wwwroot>                 soft-delete: the peer can no longer call us
+  keys show                             our certificate, fingerprints and expiry
+  keys rotate                           retire our key pair now and make a new one
+`;
+
+type Out = (line: string) => void;
+
+/**
+ * Every CLI command, run against open Services: in the CLI's own process when no server runs, or inside
+ * the running server when asked over its control socket. Returns the exit code; user errors print a
+ * readable message and exit 1.
+ */
+export async function runCommand(services: Services, argv: string[], out: Out): Promise<number> {
+  try {
+    return await dispatch(services, argv, out);
+  } catch (err) {
+    const fault = toFault(err);
+    if (!(err instanceof MnetFault)) services.log.error('command failed', { argv: argv.join(' '), error: err });
+    out(`error: ${fault.expose ? fault.message : 'internal error (see the server log)'}`);
+    return 1;
+  }
+}
+
+async function dispatch(services: Services, argv: string[], out: Out): Promise<number> {
+  const [group, action, ...rest] = argv;
+  const deps: PeerAdminDeps = { db: services.db, client: services.client, registry: services.registry, log: services.log, now: services.now };
+  const key = `${group ?? ''} ${action ?? ''}`.trim();
+  switch (key) {
+    case 'migrate':
+      out('database schema is up to date');
+      return 0;
+    case 'peer add': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { name: { type: 'string' }, app: { type: 'string', default: 'moodle' } },
+      });
+      const peer = await addPeer(deps, { wwwroot: one(positionals, 'wwwroot'), name: values.name, application: parseApplication(values.app!) });
+      out(`registered ${peer.wwwroot} (${peer.application}) as "${peer.name}"`);
+      printPeer(peer, out);
+      return 0;
+    }
+    case 'peer list': {
+      const { values } = parseArgs({ args: rest, options: { all: { type: 'boolean', default: false } } });
+      const peers = await listPeers(services.db, { includeDeleted: values.all });
+      if (peers.length === 0) out('no peers registered; add one with: npm run cli -- peer add <wwwroot>');
+      for (const p of peers) {
+        const contact = p.lastConnectAt ? p.lastConnectAt.toISOString() : 'never';
+        out(`${p.wwwroot}  ${p.application}  "${p.name}"  key expires ${day(p.publicKeyExpires)}  last contact ${contact}${p.deleted ? '  DELETED' : ''}`);
+      }
+      return 0;
+    }
+    case 'peer show': {
+      const { positionals } = parseArgs({ args: rest, allowPositionals: true });
+      const peer = await getPeer(services.db, normalisePeerWwwroot(one(positionals, 'wwwroot')));
+      printPeer(peer, out);
+      for (const s of peerServiceSettings(services.registry, peer)) {
+        out(`  service ${s.service}: publish ${onOff(s.publish)}, subscribe ${onOff(s.subscribe)}${s.explicit ? '' : ' (default)'}`);
+      }
+      return 0;
+    }
+    case 'peer verify': {
+      const { positionals } = parseArgs({ args: rest, allowPositionals: true });
+      const check = await verifyPeer(deps, one(positionals, 'wwwroot'));
+      out(`${check.peer.wwwroot}:`);
+      out(`  reachable (keyswap):     ${check.reachable ? 'yes' : `no: ${check.keyswapError}`}`);
+      if (check.reachable) out(`  key matches stored key:  ${check.keyMatches ? 'yes' : 'NO: the peer answers with another certificate'}`);
+      out(`  authenticated call:      ${check.authenticated ? 'yes (system/listServices)' : `no: ${check.authError}`}`);
+      if (check.clockOffsetSeconds !== undefined) out(`  clock offset:            ${check.clockOffsetSeconds.toFixed(1)} s`);
+      for (const s of check.services ?? []) out(`  they offer ${s.name}: publish ${onOff(s.publish)}, subscribe ${onOff(s.subscribe)}`);
+      out(`  stored key expires:      ${check.peer.publicKeyExpires.toISOString()}`);
+      return check.reachable && check.keyMatches && check.authenticated ? 0 : 1;
+    }
+    case 'peer edit': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          name: { type: 'string' },
+          app: { type: 'string' },
+          publish: { type: 'string', multiple: true, default: [] },
+          unpublish: { type: 'string', multiple: true, default: [] },
+          subscribe: { type: 'string', multiple: true, default: [] },
+          unsubscribe: { type: 'string', multiple: true, default: [] },
+        },
+      });
+      const peer = await getPeer(services.db, normalisePeerWwwroot(one(positionals, 'wwwroot')));
+      await updatePeerSettings(services.db, peer.id, {
+        ...(values.name !== undefined ? { name: values.name } : {}),
+        ...(values.app !== undefined ? { application: parseApplication(values.app) } : {}),
+      });
+      const changes: Array<[string, { publish?: boolean; subscribe?: boolean }]> = [
+        ...values.publish!.map((s): [string, { publish: boolean }] => [s, { publish: true }]),
+        ...values.unpublish!.map((s): [string, { publish: boolean }] => [s, { publish: false }]),
+        ...values.subscribe!.map((s): [string, { subscribe: boolean }] => [s, { subscribe: true }]),
+        ...values.unsubscribe!.map((s): [string, { subscribe: boolean }] => [s, { subscribe: false }]),
+      ];
+      for (const [service, change] of changes) await setPeerService(services.db, services.registry, peer, service, change);
+      out(`updated ${peer.wwwroot}`);
+      return 0;
+    }
+    case 'peer delete': {
+      const { positionals } = parseArgs({ args: rest, allowPositionals: true });
+      const peer = await deletePeer(deps, one(positionals, 'wwwroot'));
+      out(`deleted ${peer.wwwroot}; it can no longer call us (add it again to restore it)`);
+      return 0;
+    }
+    case 'keys show': {
+      const current = await services.keys.current();
+      const all = await services.keys.decryptionKeys();
+      out(`wwwroot:      ${services.config.wwwroot}`);
+      out(`fingerprint:  SHA1 ${current.sha1Fingerprint}`);
+      out(`expires:      ${current.expires.toISOString()}`);
+      out(`old keys kept for decryption: ${all.length - 1}`);
+      out('certificate (paste into the peer if it asks for it):');
+      for (const line of current.certificatePem.trimEnd().split('\n')) out(line);
+      return 0;
+    }
+    case 'keys rotate': {
+      const fresh = await services.keys.rotate();
+      out(`new key pair: SHA1 ${fresh.sha1Fingerprint}, expires ${fresh.expires.toISOString()}`);
+      out('peers learn it from fault 7025 on their next call; the old pair still opens their requests');
+      return 0;
+    }
+    default:
+      out(group === undefined || group === 'help' ? USAGE.trimEnd() : `unknown command "${argv.join(' ')}"\n\n${USAGE.trimEnd()}`);
+      return group === undefined || group === 'help' ? 0 : 1;
+  }
+}
+
+function one(positionals: string[], what: string): string {
+  if (positionals.length !== 1) throw new MnetFault(FaultCode.InvalidInput, `expected exactly one ${what}`);
+  return positionals[0]!;
+}
+
+function printPeer(peer: Peer, out: Out): void {
+  out(`  wwwroot:     ${peer.wwwroot}${peer.deleted ? ' (deleted)' : ''}`);
+  out(`  name:        ${peer.name}`);
+  out(`  application: ${peer.application} (endpoint ${peer.wwwroot}${peer.xmlrpcServerPath})`);
+  out(`  key expires: ${peer.publicKeyExpires.toISOString()}`);
+  out(`  last contact: ${peer.lastConnectAt ? peer.lastConnectAt.toISOString() : 'never'}`);
+}
+
+const onOff = (b: boolean) => (b ? 'on' : 'off');
+const day = (d: Date) => d.toISOString().slice(0, 10);

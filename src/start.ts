@@ -1,0 +1,79 @@
+import fs from 'node:fs';
+import type http from 'node:http';
+import type net from 'node:net';
+import { runCommand } from './cli/commands.js';
+import { listenControlSocket } from './cli/control-socket.js';
+import type { Config } from './config.js';
+import type { Logger } from './log.js';
+import { openServices, type ServiceOptions, type Services } from './services.js';
+import { MNET_SERVER_PATH, createWebApp } from './web/app.js';
+
+export interface RunningService {
+  readonly services: Services;
+  readonly httpServer: http.Server;
+  /** Where the HTTP server listens (the port may be chosen by the OS when config.port is 0). */
+  readonly address: { host: string; port: number };
+  /** Graceful stop: no new connections, in-flight requests finish, then the database closes. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the whole service: claims DATA_DIR, migrates, makes our key pair if there is none, serves HTTP and
+ * the CLI's control socket.
+ */
+export async function startService(config: Config, log: Logger, options: ServiceOptions & { host?: string } = {}): Promise<RunningService> {
+  fs.mkdirSync(config.dataDir, { recursive: true });
+  let services: Services | undefined;
+  const control = await listenControlSocket(config.dataDir, (argv, out) =>
+    services ? runCommand(services, argv, out) : Promise.resolve((out('the server is still starting'), 1)),
+  );
+  let httpServer: http.Server | undefined;
+  try {
+    services = await openServices(config, log, options);
+    const key = await services.keys.current();
+    httpServer = await listen(createWebApp(services).callback(), config.port, options.host);
+    const address = httpServer.address() as net.AddressInfo;
+    log.info('listening', { address: `${address.address}:${address.port}`, mnetEndpoint: config.wwwroot + MNET_SERVER_PATH });
+    log.info('our MNet certificate', { sha1: key.sha1Fingerprint, expires: key.expires.toISOString() });
+    const running = services;
+    const server = httpServer;
+    let stopping: Promise<void> | undefined;
+    return {
+      services: running,
+      httpServer: server,
+      address: { host: address.address, port: address.port },
+      stop: () => (stopping ??= stopAll(server, control, running, log)),
+    };
+  } catch (err) {
+    httpServer?.close();
+    control.close();
+    await services?.close();
+    throw err;
+  }
+}
+
+async function listen(handler: http.RequestListener, port: number, host: string | undefined): Promise<http.Server> {
+  const { createServer } = await import('node:http');
+  const server = createServer(handler);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server;
+}
+
+async function stopAll(server: http.Server, control: net.Server, services: Services, log: Logger): Promise<void> {
+  log.info('shutting down: finishing in-flight requests');
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  // Keep-alive clients that never go idle get ten seconds, then their connections are cut.
+  const timer = setTimeout(() => server.closeAllConnections(), 10_000);
+  await closed;
+  clearTimeout(timer);
+  await new Promise<void>((resolve) => control.close(() => resolve()));
+  await services.close();
+  log.info('stopped');
+}

@@ -1,0 +1,85 @@
+import Router from '@koa/router';
+import Koa from 'koa';
+import { engineName } from '../db/knex.js';
+import { FaultCode, MnetFault } from '../errors.js';
+import type { Services } from '../services.js';
+import { readBody } from './read-body.js';
+
+/** The Mahara paths peers build from our wwwroot (§1.1); they must not move. */
+export const MNET_SERVER_PATH = '/api/xmlrpc/server.php';
+export const PUBLIC_KEY_PATH = '/api/xmlrpc/publickey.php';
+
+/** The HTTP layer: routes, and the one place where an error becomes a status and a body (koa style). */
+export function createWebApp(services: Services): Koa {
+  const app = new Koa();
+  const router = new Router();
+  const { mnetServer, config, keys, db, log } = services;
+
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+    } catch (err) {
+      const status = typeof (err as { status?: unknown }).status === 'number' ? (err as { status: number }).status : 500;
+      const expose = err instanceof MnetFault ? err.expose : (err as { expose?: boolean }).expose === true;
+      if (status >= 500) log.error('request failed', { path: ctx.path, error: err });
+      ctx.status = status;
+      ctx.type = 'text/plain';
+      ctx.body = expose && err instanceof Error ? err.message : status >= 500 ? 'Internal server error' : 'Bad request';
+    }
+  });
+
+  router.post(MNET_SERVER_PATH, async (ctx) => {
+    let body: Buffer;
+    try {
+      body = await readBody(ctx.req, config.mnet.maxRequestBytes);
+    } catch (err) {
+      if (!(err instanceof MnetFault) || err.code !== FaultCode.BodyTooLarge) throw err;
+      log.info('refused an oversized MNet request', { limit: config.mnet.maxRequestBytes });
+      // Close the connection rather than drain the rest of an oversized upload.
+      ctx.set('Connection', 'close');
+      const reply = mnetServer.plainFault(err);
+      ctx.status = 413;
+      ctx.type = reply.contentType;
+      ctx.body = reply.body;
+      return;
+    }
+    const reply = await mnetServer.handle({ body, host: ctx.get('host') || undefined });
+    ctx.status = reply.status;
+    ctx.type = reply.contentType;
+    ctx.body = reply.body;
+  });
+
+  // Mahara advertises this URL in its signatures but never serves it; we do, for admins and scripts (§1.1).
+  router.get(PUBLIC_KEY_PATH, async (ctx) => {
+    ctx.type = 'text/plain; charset=utf-8';
+    ctx.body = (await keys.current()).certificatePem;
+  });
+
+  router.get('/healthz', async (ctx) => {
+    const report: Record<string, unknown> = { wwwroot: config.wwwroot, database: { engine: engineName(db) } };
+    let healthy = true;
+    try {
+      await db.raw('select 1');
+      report.database = { engine: engineName(db), ok: true };
+    } catch (err) {
+      healthy = false;
+      report.database = { engine: engineName(db), ok: false, error: err instanceof Error ? err.message : String(err) };
+    }
+    if (healthy) {
+      try {
+        const key = await keys.current();
+        report.key = { ok: true, fingerprint: key.sha1Fingerprint, expires: key.expires.toISOString() };
+      } catch (err) {
+        healthy = false;
+        report.key = { ok: false, error: err instanceof Error ? err.message : String(err) };
+      }
+    }
+    report.ok = healthy;
+    ctx.status = healthy ? 200 : 503;
+    ctx.body = report;
+  });
+
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  return app;
+}
