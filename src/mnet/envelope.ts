@@ -236,16 +236,21 @@ export interface DecryptionKey {
 
 /** How many plaintext bytes to decrypt when testing a candidate key; the root tag sits at byte 48. */
 const PREFIX_BYTES = 256;
-/** Optional BOM, whitespace and XML declaration, then the signedMessage start tag (§1.3, §4.3 step 4). */
-const SIGNED_START = /^(?:\xef\xbb\xbf)?[ \t\r\n]*(?:<\?xml[^>]*\?>[ \t\r\n]*)?<signedMessage[ \t\r\n>]/;
+/**
+ * Optional BOM, whitespace and XML declaration, then a signedMessage start tag (§1.3) — or a methodCall,
+ * so an encrypted but unsigned request is opened and refused with 6005 (§4.3 step 4) rather than
+ * mistaken for one we cannot decrypt. Either tag is long enough that pseudo-random RC4 output from a
+ * wrong key never matches.
+ */
+const PLAINTEXT_START = /^(?:\xef\xbb\xbf)?[ \t\r\n]*(?:<\?xml[^>]*\?>[ \t\r\n]*)?<(?:signedMessage|methodCall)[ \t\r\n>]/;
 
 /**
  * Opens an encrypted envelope with the first fitting key (§4.3): current key first, then the history,
  * newest first; the caller decides what a match on an old key means (7025 on a server, nothing on a
  * client). With implicit rejection a bad padding yields a pseudo-random RC4 key instead of an error, so a
- * key "fits" only if its RC4 output starts like a signedMessage document; a padding failure therefore
- * never ends the loop early and costs the same as a wrong key. Returns null when no key fits (→ 7023).
- * Consequence: a correctly encrypted plaintext that is not a signedMessage also gives null.
+ * key "fits" only if its RC4 output starts like a signedMessage (or methodCall) document; a padding
+ * failure therefore never ends the loop early and costs the same as a wrong key. Returns null when no
+ * key fits (→ 7023).
  */
 export function decryptEnvelope(
   msg: EncryptedMessage,
@@ -257,7 +262,7 @@ export function decryptEnvelope(
     const rc4Key = rsaDecryptPkcs1Implicit(privateKey, msg.encryptedKey, rejectionSecret);
     // A valid padding around a key RC4 cannot use (empty, or over 256 bytes) fits no better than a wrong key.
     if (rc4Key.length < 1 || rc4Key.length > 256) continue;
-    if (SIGNED_START.test(rc4(rc4Key, prefix).toString('latin1'))) {
+    if (PLAINTEXT_START.test(rc4(rc4Key, prefix).toString('latin1'))) {
       return { plaintext: rc4(rc4Key, msg.data), keyIndex };
     }
   }

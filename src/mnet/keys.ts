@@ -36,7 +36,9 @@ interface KeyRow {
 }
 
 /** Other instances may rotate the shared key pair; a cached view older than this is read again. */
-const CACHE_MS = 30_000;
+const CACHE_MS = 5_000;
+/** The least time between two reads forced by requests that no cached key opened. */
+const REFRESH_MS = 1_000;
 
 /**
  * Our key pair and its history (§5.1, §5.2), stored in the database so every instance and the CLI share it.
@@ -62,7 +64,7 @@ export class KeyStore {
   /** Current pair first, then retired pairs newest first: the order in which §4.3 tries them. */
   async decryptionKeys(): Promise<readonly SiteKey[]> {
     await this.current();
-    return (await this.cachedKeys()).slice(0, this.options.history + 1);
+    return this.cachedKeys(); // already limited to the history length by the query
   }
 
   /** Admin action ("delete key"): retire the current pair now. */
@@ -70,7 +72,16 @@ export class KeyStore {
     return this.replaceCurrent('forced');
   }
 
-  /** Drops the cached view, e.g. after a request no cached key could open. */
+  /**
+   * Reads the keys again unless that happened within the last second, e.g. when no cached key opened a
+   * request. Returns the same array when nothing was read.
+   */
+  async refresh(): Promise<readonly SiteKey[]> {
+    if (this.cache && Date.now() - this.cache.loadedAt < REFRESH_MS) return this.cache.keys;
+    return this.reload();
+  }
+
+  /** Reads the keys again now. */
   async reload(): Promise<readonly SiteKey[]> {
     this.cache = undefined;
     return this.cachedKeys();
@@ -83,7 +94,9 @@ export class KeyStore {
       .select('id', 'certificate_pem', 'private_key_pem', 'expires_at', 'retired_at')
       .orderByRaw('retired_at desc nulls first, id desc')
       .limit(this.options.history + 1);
-    const keys = rows.map(toSiteKey);
+    // Parsing a pair costs milliseconds; rows never change once written, so reuse what we parsed.
+    const parsed = new Map(this.cache?.keys.map((k) => [k.id, k]));
+    const keys = rows.map((row) => parsed.get(row.id) ?? toSiteKey(row));
     this.cache = { keys, loadedAt: now };
     return keys;
   }

@@ -206,12 +206,14 @@ describe('buildEncryptedMessage / decryptEnvelope', () => {
     expect(decryptEnvelope({ ...msg, data: Buffer.alloc(0) }, [moodleDecryption])).toBeNull();
   });
 
-  it('accepts a signedMessage plaintext without declaration or with a BOM, nothing else', () => {
+  it('accepts a signedMessage or methodCall plaintext without declaration or with a BOM, nothing else', () => {
     const open = (plaintext: string) =>
       decryptEnvelope(readEncryptedMessage(parse(encrypt(Buffer.from(plaintext, 'latin1')))), [moodleDecryption]);
     expect(open('<signedMessage></signedMessage>')?.keyIndex).toBe(0);
     expect(open('\xef\xbb\xbf<?xml version="1.0"?>\r\n\t<signedMessage>\n</signedMessage>')?.keyIndex).toBe(0);
-    expect(open('<?xml version="1.0"?><methodCall></methodCall>')).toBeNull();
+    // An encrypted but unsigned call opens, so the server can refuse it with 6005 (§4.3 step 4).
+    expect(open('<?xml version="1.0"?><methodCall></methodCall>')?.keyIndex).toBe(0);
+    expect(open('<?xml version="1.0"?><methodResponse></methodResponse>')).toBeNull();
     expect(open('<signedMessages></signedMessages>')).toBeNull();
     expect(open('x<signedMessage></signedMessage>')).toBeNull();
   });
