@@ -5,6 +5,7 @@ import { runCommand } from './cli/commands.js';
 import { listenControlSocket } from './cli/control-socket.js';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
+import { assertSha1SignaturesWork } from './mnet/envelope.js';
 import { openServices, type ServiceOptions, type Services } from './services.js';
 import { MNET_SERVER_PATH, createWebApp } from './web/app.js';
 
@@ -31,6 +32,7 @@ export async function startService(config: Config, log: Logger, options: Service
   try {
     services = await openServices(config, log, options);
     const key = await services.keys.current();
+    assertSha1SignaturesWork(key.privateKey, key.publicKey);
     httpServer = await listen(createWebApp(services).callback(), config.port, options.host);
     const address = httpServer.address() as net.AddressInfo;
     log.info('listening', { address: `${address.address}:${address.port}`, mnetEndpoint: config.wwwroot + MNET_SERVER_PATH });

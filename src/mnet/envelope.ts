@@ -152,6 +152,26 @@ export function verifySignedMessage(msg: SignedMessage, publicKey: crypto.KeyObj
   );
 }
 
+/**
+ * Some OpenSSL policies (RHEL 9's DEFAULT, for one) forbid SHA-1 signatures, and MNet has no other
+ * algorithm (§11): find out at start-up with our own key rather than failing every request later.
+ */
+export function assertSha1SignaturesWork(privateKey: crypto.KeyObject, publicKey: crypto.KeyObject): void {
+  const probe = Buffer.from('MNet SHA-1 self-test');
+  let ok = false;
+  try {
+    ok = crypto.verify('sha1', probe, publicKey, crypto.sign('sha1', probe, privateKey));
+  } catch (err) {
+    throw new MnetFault(
+      FaultCode.InvalidConfiguration,
+      `This system's OpenSSL refuses RSA-SHA1 signatures, which MNet requires (${err instanceof Error ? err.message : err}); ` +
+        'allow SHA-1 signatures in the crypto policy (e.g. update-crypto-policies --set DEFAULT:SHA1)',
+      { cause: err },
+    );
+  }
+  if (!ok) throw new MnetFault(FaultCode.InvalidConfiguration, 'RSA-SHA1 self-test failed: our key pair does not verify');
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Encrypted envelope (§4)
 

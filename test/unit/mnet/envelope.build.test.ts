@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { FaultCode, MnetFault } from '../../../src/errors.js';
 import {
+  assertSha1SignaturesWork,
   buildEncryptedMessage,
   buildSignedMessage,
   decryptEnvelope,
@@ -216,5 +217,14 @@ describe('buildEncryptedMessage / decryptEnvelope', () => {
     expect(open('<?xml version="1.0"?><methodResponse></methodResponse>')).toBeNull();
     expect(open('<signedMessages></signedMessages>')).toBeNull();
     expect(open('x<signedMessage></signedMessage>')).toBeNull();
+  });
+});
+
+describe('assertSha1SignaturesWork (§11)', () => {
+  it('passes with a matching pair and refuses a mismatched one with InvalidConfiguration', () => {
+    const a = crypto.generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const b = crypto.generateKeyPairSync('rsa', { modulusLength: 1024 });
+    expect(() => assertSha1SignaturesWork(a.privateKey, a.publicKey)).not.toThrow();
+    expect(() => assertSha1SignaturesWork(a.privateKey, b.publicKey)).toThrow(expect.objectContaining({ code: FaultCode.InvalidConfiguration }));
   });
 });
