@@ -70,10 +70,14 @@ async function listen(handler: http.RequestListener, port: number, host: string 
 async function stopAll(server: http.Server, control: net.Server, services: Services, log: Logger): Promise<void> {
   log.info('shutting down: finishing in-flight requests');
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  // close() only drops connections idle at that moment; a keep-alive connection whose request finishes
+  // later would hold the stop until the client lets go, so keep closing the ones that became idle.
   server.closeIdleConnections();
-  // Keep-alive clients that never go idle get ten seconds, then their connections are cut.
+  const sweeper = setInterval(() => server.closeIdleConnections(), 50);
+  // Requests still running after ten seconds are cut off.
   const timer = setTimeout(() => server.closeAllConnections(), 10_000);
   await closed;
+  clearInterval(sweeper);
   clearTimeout(timer);
   await new Promise<void>((resolve) => control.close(() => resolve()));
   await services.close();

@@ -1,7 +1,15 @@
 import { parseArgs } from 'node:util';
 import { FaultCode, MnetFault, toFault } from '../errors.js';
 import { peerServiceSettings, setPeerService } from '../mnet/methods.js';
-import { addPeer, deletePeer, normalisePeerWwwroot, parseApplication, verifyPeer, type PeerAdminDeps } from '../mnet/peer-admin.js';
+import {
+  addPeer,
+  deletePeer,
+  normalisePeerWwwroot,
+  parseApplication,
+  refetchPeerKey,
+  verifyPeer,
+  type PeerAdminDeps,
+} from '../mnet/peer-admin.js';
 import { getPeer, listPeers, updatePeerSettings, type Peer } from '../mnet/peers.js';
 import type { Services } from '../services.js';
 
@@ -16,6 +24,7 @@ export const USAGE = `Usage: npm run cli -- <command>
   peer edit <wwwroot> [--name N] [--app A] [--publish S]... [--unpublish S]...
                       [--subscribe S]... [--unsubscribe S]...
                                         change a peer's name, application or service settings
+  peer rekey <wwwroot>                  fetch the peer's current certificate (keyswap) and store it
   peer delete <wwwroot>                 soft-delete: the peer can no longer call us
   keys show                             our certificate, fingerprints and expiry
   keys rotate                           retire our key pair now and make a new one
@@ -32,8 +41,11 @@ export async function runCommand(services: Services, argv: string[], out: Out): 
   try {
     return await dispatch(services, argv, out);
   } catch (err) {
-    const fault = toFault(err);
-    if (!(err instanceof MnetFault)) services.log.error('command failed', { argv: argv.join(' '), error: err });
+    // node:util parseArgs refuses unknown options and stray arguments with ERR_PARSE_ARGS_* TypeErrors:
+    // those are the admin's typing mistakes, not internal errors.
+    const usage = typeof (err as { code?: unknown }).code === 'string' && (err as { code: string }).code.startsWith('ERR_PARSE_ARGS_');
+    const fault = usage ? new MnetFault(FaultCode.InvalidInput, (err as Error).message) : toFault(err);
+    if (fault.code === FaultCode.Internal) services.log.error('command failed', { argv: argv.join(' '), error: err });
     out(`error: ${fault.expose ? fault.message : 'internal error (see the server log)'}`);
     return 1;
   }
@@ -41,7 +53,7 @@ export async function runCommand(services: Services, argv: string[], out: Out): 
 
 async function dispatch(services: Services, argv: string[], out: Out): Promise<number> {
   const [group, action, ...rest] = argv;
-  const deps: PeerAdminDeps = { db: services.db, client: services.client, registry: services.registry, log: services.log, now: services.now };
+  const deps: PeerAdminDeps = { db: services.db, client: services.client, log: services.log, now: services.now };
   const key = `${group ?? ''} ${action ?? ''}`.trim();
   switch (key) {
     case 'migrate':
@@ -103,18 +115,32 @@ async function dispatch(services: Services, argv: string[], out: Out): Promise<n
         },
       });
       const peer = await getPeer(services.db, normalisePeerWwwroot(one(positionals, 'wwwroot')));
-      await updatePeerSettings(services.db, peer.id, {
-        ...(values.name !== undefined ? { name: values.name } : {}),
-        ...(values.app !== undefined ? { application: parseApplication(values.app) } : {}),
-      });
       const changes: Array<[string, { publish?: boolean; subscribe?: boolean }]> = [
         ...values.publish!.map((s): [string, { publish: boolean }] => [s, { publish: true }]),
         ...values.unpublish!.map((s): [string, { publish: boolean }] => [s, { publish: false }]),
         ...values.subscribe!.map((s): [string, { subscribe: boolean }] => [s, { subscribe: true }]),
         ...values.unsubscribe!.map((s): [string, { subscribe: boolean }] => [s, { subscribe: false }]),
       ];
+      // Check every argument before writing anything, so a typo in a service name changes nothing.
+      const unknown = changes.find(([service]) => !services.registry.service(service));
+      if (unknown) {
+        const known = services.registry.listServices().map((s) => s.name).join(', ');
+        throw new MnetFault(FaultCode.InvalidInput, `Unknown service "${unknown[0]}"; known services: ${known || 'none'}`);
+      }
+      await updatePeerSettings(services.db, peer.id, {
+        ...(values.name !== undefined ? { name: values.name } : {}),
+        ...(values.app !== undefined ? { application: parseApplication(values.app) } : {}),
+      });
       for (const [service, change] of changes) await setPeerService(services.db, services.registry, peer, service, change);
       out(`updated ${peer.wwwroot}`);
+      return 0;
+    }
+    case 'peer rekey': {
+      const { positionals } = parseArgs({ args: rest, allowPositionals: true });
+      const result = await refetchPeerKey(deps, one(positionals, 'wwwroot'));
+      out(`${result.peer.wwwroot}: old key SHA1 ${result.oldFingerprint}`);
+      out(`${result.peer.wwwroot}: new key SHA1 ${result.newFingerprint}${result.oldFingerprint === result.newFingerprint ? ' (unchanged)' : ' (stored)'}`);
+      out(`  key expires: ${result.peer.publicKeyExpires.toISOString()}`);
       return 0;
     }
     case 'peer delete': {

@@ -33,7 +33,10 @@ export async function listenControlSocket(dataDir: string, run: CommandRunner): 
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
     if (await isAlive(socketPath)) {
-      throw new MnetFault(FaultCode.InvalidInput, `Another process is using ${dataDir} (its control socket answers)`);
+      throw new MnetFault(
+        FaultCode.InvalidConfiguration,
+        `Another process (a server or the CLI) is using ${dataDir}: its control socket answers. Run one server per DATA_DIR`,
+      );
     }
     fs.rmSync(socketPath, { force: true }); // left behind by a process that died
     await listen(server, socketPath);

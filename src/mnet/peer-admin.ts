@@ -2,14 +2,23 @@ import type { Knex } from 'knex';
 import { FaultCode, MnetFault } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MnetClient } from './client.js';
-import { MethodPath, type MethodRegistry, peerServiceSettings, type PeerServiceSetting } from './methods.js';
-import { applicationNames, findPeer, savePeer, softDeletePeer, trimWwwroot, type ApplicationName, type Peer } from './peers.js';
+import { MethodPath } from './methods.js';
+import { parseCertificate } from './certificate.js';
+import {
+  applicationNames,
+  findPeer,
+  savePeer,
+  softDeletePeer,
+  trimWwwroot,
+  updatePeerKey,
+  type ApplicationName,
+  type Peer,
+} from './peers.js';
 
 /** The admin's view of peers (§9.2, §9.3): register by wwwroot, verify, delete. */
 export interface PeerAdminDeps {
   db: Knex;
   client: MnetClient;
-  registry: MethodRegistry;
   log: Logger;
   now: () => Date;
 }
@@ -83,7 +92,6 @@ export interface PeerCheck {
   authError?: string;
   clockOffsetSeconds?: number;
   services?: Array<{ name: string; publish: boolean; subscribe: boolean }>;
-  settings: PeerServiceSetting[];
 }
 
 /** §6 notes: keyswap (reachable, key matches) plus listServices (authenticated round trip, clock offset). */
@@ -96,7 +104,6 @@ export async function verifyPeer(deps: PeerAdminDeps, wwwrootInput: string): Pro
     reachable: false,
     keyMatches: false,
     authenticated: false,
-    settings: peerServiceSettings(deps.registry, peer),
   };
   // The authenticated call first: a rotated peer answers it with fault 7025 and we store its new key,
   // so the keyswap comparison below sees what is stored now.
@@ -123,6 +130,26 @@ export async function verifyPeer(deps: PeerAdminDeps, wwwrootInput: string): Pro
     check.keyswapError = err instanceof Error ? err.message : String(err);
   }
   return check;
+}
+
+/**
+ * Admin "re-fetch key" (§5.3 c): a plain keyswap, and the answer is stored if it belongs to the peer's
+ * wwwroot. The admin vouches for it; the automatic paths only accept a new key signed with the old one.
+ */
+export async function refetchPeerKey(
+  deps: PeerAdminDeps,
+  wwwrootInput: string,
+): Promise<{ peer: Peer; oldFingerprint: string; newFingerprint: string }> {
+  const wwwroot = normalisePeerWwwroot(wwwrootInput);
+  const peer = await findPeer(deps.db, wwwroot);
+  if (!peer) throw new MnetFault(FaultCode.PeerNotFound, `No peer is registered for ${wwwroot}`);
+  const oldFingerprint = parseCertificate(peer.publicKeyPem).sha1Fingerprint;
+  const cert = await deps.client.keyswap(peer.wwwroot, peer.xmlrpcServerPath);
+  if (cert.pem !== peer.publicKeyPem) {
+    await updatePeerKey(deps.db, peer.id, cert.pem, cert.validTo);
+    deps.log.info('re-fetched a peer key', { wwwroot, old: oldFingerprint, new: cert.sha1Fingerprint });
+  }
+  return { peer: (await findPeer(deps.db, wwwroot))!, oldFingerprint, newFingerprint: cert.sha1Fingerprint };
 }
 
 export async function deletePeer(deps: PeerAdminDeps, wwwrootInput: string): Promise<Peer> {
