@@ -1,6 +1,9 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { DecryptionKey } from '../../src/mnet/envelope.js';
+import { deriveRejectionSecret } from '../../src/mnet/rsa.js';
 
 /** Moodle-made MNet vectors and keys (test/fixtures/mnet/README.md). */
 export const MNET_FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/mnet');
@@ -39,3 +42,12 @@ export const vectors: Vector[] = JSON.parse(fixtureText('vectors.json')).vectors
 
 export const MOODLE_WWWROOT = 'http://moodle.test';
 export const MAHARA_WWWROOT = 'http://mahara.test';
+
+export const MAHARA_CERT = fixtureText('keys/mahara.cert.pem');
+export const MAHARA_KEY = fixtureText('keys/mahara.key.pem');
+export const MOODLE_CERT = fixtureText('keys/moodle.cert.pem');
+export const MOODLE_OLD_CERT = fixtureText('keys/moodle-old.cert.pem');
+
+/** Moodle's fixture private key, ready to sign with or to open envelopes encrypted to it. */
+const moodlePrivateKey = crypto.createPrivateKey(fixtureText('keys/moodle.key.pem'));
+export const moodleKey: DecryptionKey = { privateKey: moodlePrivateKey, rejectionSecret: deriveRejectionSecret(moodlePrivateKey) };

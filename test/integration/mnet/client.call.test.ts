@@ -11,6 +11,7 @@ import type { Services } from '../../../src/services.js';
 import { engines, type TestDb } from '../../helpers/db.js';
 import { FakeFault, FakePeer } from '../../helpers/fake-peer.js';
 import { createTestServices } from '../../helpers/services.js';
+import { faultOf } from '../../helpers/faults.js';
 
 /**
  * Our MnetClient against a FakePeer (a real HTTP server on loopback answering like Moodle's MNet server),
@@ -18,17 +19,6 @@ import { createTestServices } from '../../helpers/services.js';
  */
 const OUR_WWWROOT = 'http://mahara.test';
 const ECHO = 'mod/test/rpclib.php/echo';
-
-/** The MnetFault code a promise rejects with (fails the test if it resolves or throws something else). */
-async function faultOf(promise: Promise<unknown>): Promise<number> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(MnetFault);
-    return (err as MnetFault).code;
-  }
-  expect.fail('expected the call to fail with an MnetFault');
-}
 
 describe.each(engines)('MnetClient.call against a FakePeer ($name)', (engine) => {
   let testDb: TestDb;

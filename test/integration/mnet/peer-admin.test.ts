@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FaultCode, MnetFault } from '../../../src/errors.js';
+import { FaultCode } from '../../../src/errors.js';
 import { decodeMethodResponse, encodeMethodCall, encodeResponse } from '../../../src/mnet/codec.js';
 import { MethodPath } from '../../../src/mnet/methods.js';
 import { addPeer, deletePeer, normalisePeerWwwroot, refetchPeerKey, verifyPeer, type PeerAdminDeps } from '../../../src/mnet/peer-admin.js';
@@ -13,30 +13,11 @@ import { engines, type TestDb } from '../../helpers/db.js';
 import { FakePeer } from '../../helpers/fake-peer.js';
 import { MNET_FIXTURES } from '../../helpers/fixtures.js';
 import { createTestServices } from '../../helpers/services.js';
+import { faultCodeOf, faultOf } from '../../helpers/faults.js';
 
 /** Adding, verifying and deleting peers against FakePeers (§9.2, §6 notes on verify, checklist 36, 37). */
 const OUR_WWWROOT = 'http://mahara.test';
 const MOODLE_KEY_FILE = path.join(MNET_FIXTURES, 'keys/moodle.key.pem');
-
-async function faultOf(promise: Promise<unknown>): Promise<number> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(MnetFault);
-    return (err as MnetFault).code;
-  }
-  expect.fail('expected an MnetFault');
-}
-
-function faultOfSync(fn: () => unknown): number | undefined {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(MnetFault);
-    return (err as MnetFault).code;
-  }
-  return undefined;
-}
 
 /**
  * A Moodle-style certificate (checklist 37) made by the openssl CLI as PHP makes it: serial 0 and the
@@ -69,7 +50,7 @@ describe('normalisePeerWwwroot', () => {
   it.each(['ftp://moodle.example.edu', 'https://moodle.example.edu/?x=1', 'https://moodle.example.edu/#a', 'https://u:p@moodle.example.edu', 'http://'])(
     'refuses %s with InvalidInput',
     (input) => {
-      expect(faultOfSync(() => normalisePeerWwwroot(input))).toBe(FaultCode.InvalidInput);
+      expect(faultCodeOf(() => normalisePeerWwwroot(input))).toBe(FaultCode.InvalidInput);
     },
   );
 });

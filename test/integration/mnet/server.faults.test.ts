@@ -23,21 +23,17 @@ import {
 } from '../../../src/mnet/envelope.js';
 import { MethodPath, setPeerService } from '../../../src/mnet/methods.js';
 import { findPeer, listPeers, savePeer, softDeletePeer, type Peer } from '../../../src/mnet/peers.js';
-import { deriveRejectionSecret } from '../../../src/mnet/rsa.js';
 import { MnetServer, type MnetHttpResponse } from '../../../src/mnet/server.js';
 import { parseXml } from '../../../src/mnet/xml.js';
 import type { Services } from '../../../src/services.js';
 import { engines, type TestDb } from '../../helpers/db.js';
 import { FakePeer } from '../../helpers/fake-peer.js';
-import { fixtureText, MAHARA_WWWROOT, MOODLE_WWWROOT } from '../../helpers/fixtures.js';
+import { MAHARA_WWWROOT, MOODLE_CERT, MOODLE_OLD_CERT, MOODLE_WWWROOT, moodleKey } from '../../helpers/fixtures.js';
 import { createTestServices } from '../../helpers/services.js';
 
 // ---- the caller: Moodle's fixture key pair, claiming whatever wwwroot a case needs ----------------------
 
-const MOODLE_CERT = fixtureText('keys/moodle.cert.pem');
-const NEVER_OURS_CERT = fixtureText('keys/moodle-old.cert.pem');
-const moodlePrivateKey = crypto.createPrivateKey(fixtureText('keys/moodle.key.pem'));
-const moodleKey = { privateKey: moodlePrivateKey, rejectionSecret: deriveRejectionSecret(moodlePrivateKey) };
+const NEVER_OURS_CERT = MOODLE_OLD_CERT;
 const DELETED_WWWROOT = 'http://deleted.test';
 const HOST = 'mahara.test';
 
@@ -173,7 +169,7 @@ describe.each(engines)('MnetServer.handle refusals ($name)', (engine) => {
       payload,
       wwwroot: o.as ?? MOODLE_WWWROOT,
       timestamp: o.timestamp ?? seconds(new Date()),
-      privateKey: moodlePrivateKey,
+      privateKey: moodleKey.privateKey,
       publicKeyUrl: `${o.as ?? MOODLE_WWWROOT}/mnet/publickey.php`,
     });
   }

@@ -6,7 +6,6 @@
  * Mahara's `text/xml charset=UTF-8` without the semicolon, the keyswap's `text/xml; charset=utf-8`,
  * checklist 1) cannot influence it; that part of checklist 1 belongs to the HTTP layer's tests.
  */
-import crypto from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseCertificate } from '../../../src/mnet/certificate.js';
 import { decodeMethodResponse, encodeMethodCall, type XmlRpcValue } from '../../../src/mnet/codec.js';
@@ -21,19 +20,12 @@ import {
 import { MnetServer, type MnetHttpResponse } from '../../../src/mnet/server.js';
 import { MethodPath } from '../../../src/mnet/methods.js';
 import { findPeer, forgetCachedPeers, listPeers, savePeer, softDeletePeer } from '../../../src/mnet/peers.js';
-import { deriveRejectionSecret } from '../../../src/mnet/rsa.js';
 import { parseXml } from '../../../src/mnet/xml.js';
 import type { Services } from '../../../src/services.js';
 import { engines, type TestDb } from '../../helpers/db.js';
-import { fixture, fixtureText, MAHARA_WWWROOT, MOODLE_WWWROOT, vectors } from '../../helpers/fixtures.js';
+import { fixture, MAHARA_CERT, MAHARA_KEY, MAHARA_WWWROOT, MOODLE_CERT, MOODLE_OLD_CERT, MOODLE_WWWROOT, moodleKey, vectors } from '../../helpers/fixtures.js';
 import { createTestServices, installSiteKey } from '../../helpers/services.js';
 
-const MAHARA_CERT = fixtureText('keys/mahara.cert.pem');
-const MAHARA_KEY = fixtureText('keys/mahara.key.pem');
-const MOODLE_CERT = fixtureText('keys/moodle.cert.pem');
-const MOODLE_OLD_CERT = fixtureText('keys/moodle-old.cert.pem');
-const moodlePrivateKey = crypto.createPrivateKey(fixtureText('keys/moodle.key.pem'));
-const moodleKey = { privateKey: moodlePrivateKey, rejectionSecret: deriveRejectionSecret(moodlePrivateKey) };
 const maharaPublicKey = parseCertificate(MAHARA_CERT).publicKey;
 
 /** The Moodle→Mahara calls whose handler lives on our side. */
@@ -211,7 +203,7 @@ describe.each(engines)('MnetServer.handle with Moodle-made requests ($name)', (e
         payload: encodeMethodCall(MethodPath.keyswap, [MOODLE_WWWROOT, MOODLE_CERT, 'mahara']),
         wwwroot: MOODLE_WWWROOT,
         timestamp: nowSeconds,
-        privateKey: moodlePrivateKey,
+        privateKey: moodleKey.privateKey,
         publicKeyUrl: `${MOODLE_WWWROOT}/mnet/publickey.php`,
       });
       const body = buildEncryptedMessage({ plaintext: signed, wwwroot: MOODLE_WWWROOT, recipientKey: maharaPublicKey });

@@ -3,7 +3,6 @@
  * Moodle calls them: signed and encrypted through MnetServer.handle, answered signed and encrypted.
  * Checklist 38–40 and 42.
  */
-import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCertificate } from '../../../src/mnet/certificate.js';
 import { decodeMethodResponse, encodeMethodCall, type XmlRpcValue } from '../../../src/mnet/codec.js';
@@ -17,16 +16,12 @@ import {
 } from '../../../src/mnet/envelope.js';
 import { MethodPath, type MethodDefinition } from '../../../src/mnet/methods.js';
 import { savePeer } from '../../../src/mnet/peers.js';
-import { deriveRejectionSecret } from '../../../src/mnet/rsa.js';
 import { parseXml } from '../../../src/mnet/xml.js';
 import type { Services } from '../../../src/services.js';
 import { engines, type TestDb } from '../../helpers/db.js';
-import { fixtureText, MAHARA_WWWROOT, MOODLE_WWWROOT } from '../../helpers/fixtures.js';
+import { MAHARA_CERT, MAHARA_KEY, MAHARA_WWWROOT, MOODLE_CERT, MOODLE_WWWROOT, moodleKey } from '../../helpers/fixtures.js';
 import { createTestServices, installSiteKey } from '../../helpers/services.js';
 
-const MAHARA_CERT = fixtureText('keys/mahara.cert.pem');
-const moodlePrivateKey = crypto.createPrivateKey(fixtureText('keys/moodle.key.pem'));
-const moodleKey = { privateKey: moodlePrivateKey, rejectionSecret: deriveRejectionSecret(moodlePrivateKey) };
 const maharaPublicKey = parseCertificate(MAHARA_CERT).publicKey;
 
 /** Methods registered for the tests, by service; `hidden` is published to nobody. */
@@ -83,9 +78,9 @@ describe.each(engines)('system methods through MnetServer.handle ($name)', (engi
   beforeAll(async () => {
     testDb = await engine.create();
     services = await createTestServices({ db: testDb.db, env: { WWWROOT: MAHARA_WWWROOT } });
-    await installSiteKey(testDb.db, MAHARA_CERT, fixtureText('keys/mahara.key.pem'), parseCertificate(MAHARA_CERT).validTo);
+    await installSiteKey(testDb.db, MAHARA_CERT, MAHARA_KEY, parseCertificate(MAHARA_CERT).validTo);
     await services.keys.reload();
-    const moodleCert = parseCertificate(fixtureText('keys/moodle.cert.pem'));
+    const moodleCert = parseCertificate(MOODLE_CERT);
     await savePeer(testDb.db, { wwwroot: MOODLE_WWWROOT, name: 'Moodle', application: 'moodle', publicKeyPem: moodleCert.pem, publicKeyExpires: moodleCert.validTo }, new Date());
 
     const { registry } = services;
@@ -109,7 +104,7 @@ describe.each(engines)('system methods through MnetServer.handle ($name)', (engi
       payload: encodeMethodCall(method, params),
       wwwroot: MOODLE_WWWROOT,
       timestamp: Math.floor(Date.now() / 1000),
-      privateKey: moodlePrivateKey,
+      privateKey: moodleKey.privateKey,
       publicKeyUrl: `${MOODLE_WWWROOT}/mnet/publickey.php`,
     });
     const body = buildEncryptedMessage({ plaintext: signed, wwwroot: MOODLE_WWWROOT, recipientKey: maharaPublicKey });

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import forge from 'node-forge';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FaultCode, MnetFault } from '../../../src/errors.js';
+import { FaultCode } from '../../../src/errors.js';
 import {
   canonicalCertificatePem,
   generateKeyPair,
@@ -12,6 +12,7 @@ import {
   parsePeerCertificate,
   type GeneratedKeyPair,
 } from '../../../src/mnet/certificate.js';
+import { faultCodeOf } from '../../helpers/faults.js';
 
 const keysDir = fileURLToPath(new URL('../../fixtures/mnet/keys/', import.meta.url));
 const moodleKeyFile = `${keysDir}moodle.key.pem`;
@@ -36,16 +37,6 @@ const vectors = [
     md5: '75:E3:C6:1A:24:FA:D7:8E:78:A5:ED:F0:11:B2:DD:49',
   },
 ];
-
-function faultCode(fn: () => unknown): number | undefined {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(MnetFault);
-    return (err as MnetFault).code;
-  }
-  return undefined;
-}
 
 /** A self-signed certificate made by the openssl CLI (as PHP would), `-subj` syntax with `\/` for '/'. */
 function opensslCert(subj: string, keyArgs: string[] = ['-key', moodleKeyFile]): string {
@@ -77,9 +68,9 @@ describe('Moodle-made certificates (checklist 37)', () => {
   });
 
   it('fails parsePeerCertificate for another wwwroot (checklist 36)', () => {
-    expect(faultCode(() => parsePeerCertificate(fixture('moodle.cert.pem'), 'http://mahara.test'))).toBe(9004);
-    expect(faultCode(() => parsePeerCertificate(fixture('moodle.cert.pem'), 'http://moodle.test/sub'))).toBe(9004);
-    expect(faultCode(() => parsePeerCertificate(fixture('moodle.cert.pem'), 'https://moodle.test'))).toBe(9004);
+    expect(faultCodeOf(() => parsePeerCertificate(fixture('moodle.cert.pem'), 'http://mahara.test'))).toBe(9004);
+    expect(faultCodeOf(() => parsePeerCertificate(fixture('moodle.cert.pem'), 'http://moodle.test/sub'))).toBe(9004);
+    expect(faultCodeOf(() => parsePeerCertificate(fixture('moodle.cert.pem'), 'https://moodle.test'))).toBe(9004);
   });
 });
 
@@ -87,7 +78,7 @@ describe('parsePeerCertificate refusals (§5.3)', () => {
   it('refuses a subjectAltName attribute that differs from the wwwroot while CN matches', () => {
     const pem = opensslCert('/CN=http:\\/\\/moodle.test/subjectAltName=http:\\/\\/evil.test');
     expect(parseCertificate(pem).subjectAltName).toBe('http://evil.test');
-    expect(faultCode(() => parsePeerCertificate(pem, 'http://moodle.test'))).toBe(FaultCode.InvalidCertificate);
+    expect(faultCodeOf(() => parsePeerCertificate(pem, 'http://moodle.test'))).toBe(FaultCode.InvalidCertificate);
   });
 
   it('wants CN cut to 64 but subjectAltName in full', () => {
@@ -96,13 +87,13 @@ describe('parsePeerCertificate refusals (§5.3)', () => {
     const good = opensslCert(`/CN=${esc(cn)}/subjectAltName=${esc(long)}`);
     expect(parsePeerCertificate(good, long).subjectAltName).toBe(long);
     const cutSan = opensslCert(`/CN=${esc(cn)}/subjectAltName=${esc(cn)}`);
-    expect(faultCode(() => parsePeerCertificate(cutSan, long))).toBe(9004);
+    expect(faultCodeOf(() => parsePeerCertificate(cutSan, long))).toBe(9004);
     // (A CN longer than 64 cannot be tested this way: OpenSSL refuses it, ub-common-name is 64.)
   });
 
   it('refuses a repeated CN', () => {
     const pem = opensslCert('/CN=http:\\/\\/moodle.test/CN=http:\\/\\/moodle.test');
-    expect(faultCode(() => parsePeerCertificate(pem, 'http://moodle.test'))).toBe(9004);
+    expect(faultCodeOf(() => parsePeerCertificate(pem, 'http://moodle.test'))).toBe(9004);
   });
 
   it('refuses garbage, an empty string, keys and several certificates', () => {
@@ -118,24 +109,24 @@ describe('parsePeerCertificate refusals (§5.3)', () => {
       cert + cert,
       fixture('moodle.key.pem'),
     ]) {
-      expect(faultCode(() => parsePeerCertificate(bad, 'http://moodle.test'))).toBe(9004);
-      expect(faultCode(() => canonicalCertificatePem(bad))).toBe(9004);
+      expect(faultCodeOf(() => parsePeerCertificate(bad, 'http://moodle.test'))).toBe(9004);
+      expect(faultCodeOf(() => canonicalCertificatePem(bad))).toBe(9004);
     }
   });
 
   it('refuses data after the DER certificate', () => {
     const der = Buffer.concat([new crypto.X509Certificate(fixture('moodle.cert.pem')).raw, Buffer.from([0, 0])]);
     const pem = `-----BEGIN CERTIFICATE-----\n${der.toString('base64')}\n-----END CERTIFICATE-----\n`;
-    expect(faultCode(() => parseCertificate(pem))).toBe(9004);
+    expect(faultCodeOf(() => parseCertificate(pem))).toBe(9004);
   });
 
   it('refuses keys that are not RSA or shorter than 1024 bits', () => {
     const tmp = ['-nodes', '-keyout', '/dev/null'];
     const ec = opensslCert('/CN=http:\\/\\/a.test', ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', ...tmp]);
-    expect(faultCode(() => parseCertificate(ec))).toBe(9004);
+    expect(faultCodeOf(() => parseCertificate(ec))).toBe(9004);
     const small = opensslCert('/CN=http:\\/\\/a.test', ['-newkey', 'rsa:768', ...tmp]);
     expect(parseCertificate(small).keyBits).toBe(768);
-    expect(faultCode(() => parsePeerCertificate(small, 'http://a.test'))).toBe(9004);
+    expect(faultCodeOf(() => parsePeerCertificate(small, 'http://a.test'))).toBe(9004);
   });
 });
 

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { describe, it, expect } from 'vitest';
 import { decodeMethodCall, decodeMethodResponse, type XmlRpcValue } from '../../../src/mnet/codec.js';
 import { parseXml } from '../../../src/mnet/xml.js';
-import { FaultCode, MnetFault } from '../../../src/errors.js';
+import { FaultCode } from '../../../src/errors.js';
+import { faultCodeOf } from '../../helpers/faults.js';
 
 const FIXTURES = new URL('../../fixtures/mnet/', import.meta.url);
 
@@ -80,16 +81,6 @@ function expectTyped(actual: XmlRpcValue, typed: Typed, path: string): void {
     default:
       throw new Error(`fixture uses a type the test does not know: ${typed.type}`);
   }
-}
-
-function codeOf(fn: () => unknown): number | undefined {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(MnetFault);
-    return (err as MnetFault).code;
-  }
-  return undefined;
 }
 
 const call = (xml: string) => decodeMethodCall(parseXml(xml, FaultCode.NotXml));
@@ -364,7 +355,7 @@ describe('malformed structures are fault 6008', () => {
     ['nesting too deep', P('<value><array><data>'.repeat(200) + '<value/>' + '</data></array></value>'.repeat(200))],
   ];
   it.each(calls)('call: %s', (_name, xml) => {
-    expect(codeOf(() => call(xml))).toBe(FaultCode.NotXmlRpc);
+    expect(faultCodeOf(() => call(xml))).toBe(FaultCode.NotXmlRpc);
   });
 
   const responses: [string, string][] = [
@@ -385,6 +376,6 @@ describe('malformed structures are fault 6008', () => {
     ['bad value inside fault', FAULT(M('faultCode', '<value><int>x</int></value>'))],
   ];
   it.each(responses)('response: %s', (_name, xml) => {
-    expect(codeOf(() => response(xml))).toBe(FaultCode.NotXmlRpc);
+    expect(faultCodeOf(() => response(xml))).toBe(FaultCode.NotXmlRpc);
   });
 });

@@ -9,7 +9,8 @@ import {
   type XmlRpcValue,
 } from '../../../src/mnet/codec.js';
 import { parseXml } from '../../../src/mnet/xml.js';
-import { FaultCode, MnetFault } from '../../../src/errors.js';
+import { FaultCode } from '../../../src/errors.js';
+import { faultCodeOf } from '../../helpers/faults.js';
 
 const FIXTURES = new URL('../../fixtures/mnet/', import.meta.url);
 const DECLARATION = '<?xml version="1.0" encoding="utf-8"?>';
@@ -28,16 +29,6 @@ const dec = {
   response: (b: Buffer) => decodeMethodResponse(parseXml(b, FaultCode.NotXml)),
 };
 const roundTrip = (v: XmlRpcValue) => dec.response(enc.response(v));
-
-function codeOf(fn: () => unknown): number | undefined {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(MnetFault);
-    return (err as MnetFault).code;
-  }
-  return undefined;
-}
 
 describe('encoding', () => {
   it('writes the declaration, a <string> and raw UTF-8', () => {
@@ -203,8 +194,8 @@ describe('faults', () => {
   });
 
   it('refuses a non-integer fault code', () => {
-    expect(codeOf(() => encodeFault(1.5, 'x'))).toBe(FaultCode.Internal);
-    expect(codeOf(() => encodeFault(Number.NaN, 'x'))).toBe(FaultCode.Internal);
+    expect(faultCodeOf(() => encodeFault(1.5, 'x'))).toBe(FaultCode.Internal);
+    expect(faultCodeOf(() => encodeFault(Number.NaN, 'x'))).toBe(FaultCode.Internal);
   });
 });
 
@@ -233,22 +224,22 @@ describe('values that cannot be sent are Internal errors, never <nil/>', () => {
     ['a control character in a member name', { 'a\u0001': 'x' }],
   ];
   it.each(bad)('refuses %s', (_name, v) => {
-    expect(codeOf(() => encodeResponse(v as XmlRpcValue))).toBe(FaultCode.Internal);
-    expect(codeOf(() => encodeMethodCall('a/b.php/c', ['ok', v as XmlRpcValue]))).toBe(FaultCode.Internal);
+    expect(faultCodeOf(() => encodeResponse(v as XmlRpcValue))).toBe(FaultCode.Internal);
+    expect(faultCodeOf(() => encodeMethodCall('a/b.php/c', ['ok', v as XmlRpcValue]))).toBe(FaultCode.Internal);
   });
 
   it('refuses a control character in a fault string', () => {
-    expect(codeOf(() => encodeFault(0, 'a\u0007b'))).toBe(FaultCode.Internal);
+    expect(faultCodeOf(() => encodeFault(0, 'a\u0007b'))).toBe(FaultCode.Internal);
   });
 
   it('refuses a result struct with a faultCode member (spec 2.3)', () => {
-    expect(codeOf(() => encodeResponse({ faultCode: 1, faultString: 'x' }))).toBe(FaultCode.Internal);
+    expect(faultCodeOf(() => encodeResponse({ faultCode: 1, faultString: 'x' }))).toBe(FaultCode.Internal);
     // Only at the top: nested it is ordinary data.
     expect(roundTrip([{ faultCode: 1 }])).toEqual({ value: [{ faultCode: 1 }] });
   });
 
   it('refuses an empty method name', () => {
-    expect(codeOf(() => encodeMethodCall('', []))).toBe(FaultCode.Internal);
+    expect(faultCodeOf(() => encodeMethodCall('', []))).toBe(FaultCode.Internal);
   });
 
   it('keeps tab, LF and all other printable characters', () => {

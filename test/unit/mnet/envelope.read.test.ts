@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { FaultCode, MnetFault } from '../../../src/errors.js';
+import { FaultCode } from '../../../src/errors.js';
 import {
   buildEncryptedMessage,
   buildSignedMessage,
@@ -19,6 +19,7 @@ import {
 } from '../../../src/mnet/envelope.js';
 import { deriveRejectionSecret } from '../../../src/mnet/rsa.js';
 import { parseXml } from '../../../src/mnet/xml.js';
+import { faultCodeOf } from '../../helpers/faults.js';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../fixtures/mnet');
 const read = (rel: string) => fs.readFileSync(path.join(FIXTURES, rel));
@@ -46,16 +47,6 @@ const ENCRYPTED = buildEncryptedMessage({
 const parse = (text: string) => parseXml(text, FaultCode.NotXml);
 const readSigned = (text: string) => readSignedMessage(parse(text));
 const readEncrypted = (text: string) => readEncryptedMessage(parse(text));
-
-function faultCodeOf(fn: () => unknown): number | undefined {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(MnetFault);
-    return (err as MnetFault).code;
-  }
-  return undefined;
-}
 
 /** Re-wraps every base64 element value: CRLF every 76 characters, some spaces, padding removed. */
 const mangleBase64 = (text: string, tag: string) =>
