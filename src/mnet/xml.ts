@@ -14,32 +14,41 @@ export interface XmlElement {
 }
 
 /**
+ * Limits on the tree, checked as it is built. An envelope has about 25 elements and an XML-RPC call
+ * rarely a few thousand; without a cap, a 16 MB body of empty elements costs seconds of CPU and
+ * hundreds of MB before anyone is authenticated.
+ */
+const MAX_ELEMENTS = 100_000;
+const MAX_DEPTH = 256;
+
+class StopParsing extends Error {}
+
+/**
  * Parses a whole XML document into a small element tree.
  *
  * Security (mnet-protocol.md §7.5 step 3): a DOCTYPE is refused outright, so no internal or external entity
  * can ever be declared, let alone expanded (XXE, billion laughs); sax in strict mode rejects any entity
- * reference other than the five predefined ones and character references. Every failure is an MnetFault
- * with the caller's code, because the same parser serves the outer body (6001), a decrypted envelope
- * (6002) and a signed payload (6007).
+ * reference other than the five predefined ones and character references. Parsing stops at the first
+ * problem. Every failure is an MnetFault with the caller's code, because the same parser serves the outer
+ * body (6001), a decrypted envelope (6002) and a signed payload (6007).
  */
 export function parseXml(input: Buffer | string, faultCode: number): XmlElement {
   const text = typeof input === 'string' ? input : input.toString('utf8');
   const parser = sax.parser(true, { trim: false, normalize: false, xmlns: false, position: false });
   const stack: XmlElement[] = [];
   let root: XmlElement | undefined;
-  let failure: string | undefined;
+  let elements = 0;
 
-  const fail = (message: string) => {
-    failure ??= message;
+  // Thrown from inside the callbacks, it unwinds out of parser.write(), so nothing after it is read.
+  const stop = (message: string): never => {
+    throw new StopParsing(message);
   };
 
-  parser.onerror = (err) => {
-    fail(err.message.split('\n')[0] ?? 'malformed XML');
-    // sax keeps going after resume(); we stop at the first error by discarding the rest.
-    (parser as { error: Error | null }).error = null;
-  };
-  parser.ondoctype = () => fail('DOCTYPE declarations are not accepted');
+  parser.onerror = (err) => stop(err.message.split('\n')[0] ?? 'malformed XML');
+  parser.ondoctype = () => stop('DOCTYPE declarations are not accepted');
   parser.onopentag = (tag) => {
+    if (++elements > MAX_ELEMENTS) stop(`more than ${MAX_ELEMENTS} elements`);
+    if (stack.length >= MAX_DEPTH) stop(`elements nested deeper than ${MAX_DEPTH}`);
     const name = tag.name;
     const colon = name.indexOf(':');
     const el: XmlElement = {
@@ -51,7 +60,7 @@ export function parseXml(input: Buffer | string, faultCode: number): XmlElement 
     };
     const parent = stack[stack.length - 1];
     if (parent) parent.children.push(el);
-    else if (root) fail('more than one root element');
+    else if (root) stop('more than one root element');
     else root = el;
     stack.push(el);
   };
@@ -61,7 +70,7 @@ export function parseXml(input: Buffer | string, faultCode: number): XmlElement 
   const addText = (t: string) => {
     const current = stack[stack.length - 1];
     if (current) current.text += t;
-    else if (t.trim() !== '') fail('text outside the root element');
+    else if (t.trim() !== '') stop('text outside the root element');
   };
   parser.ontext = addText;
   parser.oncdata = addText;
@@ -69,9 +78,9 @@ export function parseXml(input: Buffer | string, faultCode: number): XmlElement 
   try {
     parser.write(text).close();
   } catch (err) {
-    fail(err instanceof Error ? err.message.split('\n')[0]! : 'malformed XML');
+    const reason = err instanceof StopParsing ? err.message : err instanceof Error ? err.message.split('\n')[0]! : 'malformed XML';
+    throw new MnetFault(faultCode, `Payload is not a valid XML document: ${reason}`);
   }
-  if (failure !== undefined) throw new MnetFault(faultCode, `Payload is not a valid XML document: ${failure}`);
   if (!root) throw new MnetFault(faultCode, 'Payload is not a valid XML document: no root element');
   return root;
 }
