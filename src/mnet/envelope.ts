@@ -280,8 +280,6 @@ export function decryptEnvelope(
   for (let keyIndex = 0; keyIndex < keys.length; keyIndex++) {
     const { privateKey, rejectionSecret } = keys[keyIndex]!;
     const rc4Key = rsaDecryptPkcs1Implicit(privateKey, msg.encryptedKey, rejectionSecret);
-    // A valid padding around a key RC4 cannot use (empty, or over 256 bytes) fits no better than a wrong key.
-    if (rc4Key.length < 1 || rc4Key.length > 256) continue;
     if (PLAINTEXT_START.test(rc4(rc4Key, prefix).toString('latin1'))) {
       return { plaintext: rc4(rc4Key, msg.data), keyIndex };
     }

@@ -44,9 +44,9 @@ const ltMask = (a: number, b: number): number => (a - b) >> 31;
 const select = (mask: number, a: number, b: number): number => (a & mask) | (b & ~mask);
 
 /**
- * Decrypts a PKCS#1 v1.5 type-2 block, with implicit rejection.
+ * Decrypts a PKCS#1 v1.5 type-2 block holding a 16-byte key, with implicit rejection.
  *
- * Returns the message when the padding is valid (0x00 0x02, at least 8 nonzero bytes, 0x00, message);
+ * Returns the key when the padding is valid (0x00 0x02, at least 8 nonzero bytes, 0x00, 16-byte key);
  * otherwise the first 16 bytes of HMAC-SHA-256(rejectionSecret, ciphertext), deterministic for the same
  * ciphertext and key. A ciphertext longer than the modulus, or numerically not below it, also gives the
  * synthetic value (never a different error); a shorter one is left-padded with zeros, as OpenSSL reads it
@@ -96,6 +96,10 @@ export function rsaDecryptPkcs1Implicit(
   good &= found;
   // At least 8 padding bytes: em[2..9] nonzero, so the separator sits at index 10 or later.
   good &= ~ltMask(zeroIndex, 10);
+  // MNet only ever wraps 16-byte RC4 keys (PHP's openssl_seal with RC4-128, checklist 8). Anything else
+  // counts as bad padding, so the result always has the same length whatever the padding was: a
+  // length that told good from bad would leak through the caller's timing.
+  good &= eqMask(k - (zeroIndex + 1), SYNTHETIC_LENGTH);
 
   // Move the message to the front with a barrel shifter (log2(k) passes over the whole block, the shift
   // amount only ever steers masks), as OpenSSL's rsa_padding_check_PKCS1_type_2 does.
