@@ -94,17 +94,17 @@ export class MnetClient {
     const outer = parseXml(responseBody, FaultCode.BadResponse);
     if (outer.name === 'methodResponse') {
       // Faults raised before the peer could identify us come back plain (§2.3).
-      const plain = decodeMethodResponse(outer);
+      const plain = readResponse(peer, () => decodeMethodResponse(outer));
       if ('fault' in plain) throw new MnetFault(plain.fault.code, `${peer.wwwroot}: ${plain.fault.message}`);
       throw new MnetFault(FaultCode.BadResponse, `${peer.wwwroot}: payload not encrypted`);
     }
     if (outer.name !== 'encryptedMessage') throw new MnetFault(FaultCode.BadResponse, `${peer.wwwroot}: not an MNet response`);
     // A response encrypted to one of our old keys is fine (§4.3, checklist 33).
-    const opened = decryptEnvelope(readEncryptedMessage(outer), await keys.decryptionKeys());
+    const opened = decryptEnvelope(readResponse(peer, () => readEncryptedMessage(outer)), await keys.decryptionKeys());
     if (!opened) throw new MnetFault(FaultCode.BadResponse, `${peer.wwwroot}: response could not be decrypted with our keys`);
     const inner = parseXml(opened.plaintext, FaultCode.BadResponse);
     if (inner.name !== 'signedMessage') throw new MnetFault(FaultCode.BadResponse, `${peer.wwwroot}: payload not signed`);
-    const message = readSignedMessage(inner);
+    const message = readResponse(peer, () => readSignedMessage(inner));
     if (trimWwwroot(message.wwwroot) !== peer.wwwroot || !verifySignedMessage(message, peer.publicKey)) {
       throw new MnetFault(FaultCode.BadResponse, `${peer.wwwroot}: response signature could not be verified`);
     }
@@ -120,8 +120,10 @@ export class MnetClient {
       );
     }
 
-    const response = decodeMethodResponse(parseXml(message.payload, FaultCode.BadResponse));
-    await touchPeer(db, peer, receivedAt);
+    const response = readResponse(peer, () => decodeMethodResponse(parseXml(message.payload, FaultCode.BadResponse)));
+    await touchPeer(db, peer, receivedAt).catch((err: unknown) =>
+      this.deps.log.warn('could not record the last contact of a peer', { peer: peer.wwwroot, error: err }),
+    );
     if ('fault' in response) {
       if (response.fault.code === FaultCode.OldKey) return { newKeyPem: response.fault.message };
       throw new MnetFault(response.fault.code, `${peer.wwwroot}: ${response.fault.message}`);
@@ -180,6 +182,19 @@ export class MnetClient {
       throw new MnetFault(FaultCode.Transport, `Reading the answer of ${url} failed: ${describe(err)}`, { cause: err });
     }
     return Buffer.concat(chunks);
+  }
+}
+
+/**
+ * Reading a peer's answer uses the same readers as our server, whose faults (6004, 6008, …) would read as
+ * if the peer had refused us; a broken answer is BadResponse, with the reader's complaint as the cause.
+ */
+function readResponse<T>(peer: Peer, read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    if (!(err instanceof MnetFault)) throw err;
+    throw new MnetFault(FaultCode.BadResponse, `${peer.wwwroot} sent a malformed response: ${err.message}`, { cause: err });
   }
 }
 

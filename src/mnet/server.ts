@@ -55,10 +55,18 @@ interface OpenedRequest {
 
 const XML = 'text/xml; charset=utf-8';
 
+/** The least time between two key refreshes of one peer triggered by failed signatures. */
+const REFRESH_INTERVAL_MS = 60_000;
+
 export class MnetServer {
   private replayInserts = 0;
+  private readonly refreshes = new Map<string, { startedAt: number; done: Promise<void> }>();
 
-  constructor(private readonly deps: MnetServerDeps) {}
+  private readonly ourHostname: string;
+
+  constructor(private readonly deps: MnetServerDeps) {
+    this.ourHostname = new URL(deps.wwwroot).hostname;
+  }
 
   /** The whole endpoint: bytes in, bytes out. Faults before authentication are plain (§2.3). */
   async handle(request: MnetHttpRequest): Promise<MnetHttpResponse> {
@@ -88,7 +96,7 @@ export class MnetServer {
 
   private checkHost(host: string | undefined): void {
     if (!this.deps.mnet.checkHost || host === undefined) return;
-    const ours = new URL(this.deps.wwwroot).hostname;
+    const ours = this.ourHostname;
     // Port ignored, as Mahara does; an IPv6 literal keeps its brackets in both.
     const theirs = host.replace(/:\d+$/, '');
     if (theirs !== ours) throw new MnetFault(FaultCode.WrongHost, `Wrong host name in request: ${theirs}`);
@@ -151,13 +159,21 @@ export class MnetServer {
     return { call, peer, encrypted, signed, replyKey: replyKey ?? (await this.deps.keys.current()) };
   }
 
-  /** §3.3 step 3: one listServices round trip lets a rotated peer hand us its new key; then one retry. */
+  /**
+   * §3.3 step 3: one listServices round trip lets a rotated peer hand us its new key; then one retry.
+   * Anyone can send a bad signature under a peer's name, so refreshes are shared: concurrent requests
+   * wait for the one in flight, and a peer is asked at most once a minute.
+   */
   private async verifyAfterRefresh(peer: Peer, message: ReturnType<typeof readSignedMessage>): Promise<Peer> {
-    try {
-      await this.deps.refreshPeerKey(peer);
-    } catch (err) {
-      this.deps.log.info('key refresh after a failed signature did not succeed', { peer: peer.wwwroot, error: err });
+    let refresh = this.refreshes.get(peer.wwwroot);
+    if (!refresh || Date.now() - refresh.startedAt > REFRESH_INTERVAL_MS) {
+      const done = this.deps.refreshPeerKey(peer).catch((err: unknown) => {
+        this.deps.log.info('key refresh after a failed signature did not succeed', { peer: peer.wwwroot, error: err });
+      });
+      refresh = { startedAt: Date.now(), done };
+      this.refreshes.set(peer.wwwroot, refresh);
     }
+    await refresh.done;
     const refreshed = await findPeer(this.deps.db, peer.wwwroot);
     if (refreshed && refreshed.publicKeyPem !== peer.publicKeyPem && verifySignedMessage(message, refreshed.publicKey)) {
       return refreshed;
@@ -217,10 +233,15 @@ export class MnetServer {
         payload = encodeFault(FaultCode.Internal, 'Internal server error');
       } else {
         log.info('MNet method refused', { method: request.call.methodName, code: fault.code, reason: fault.message });
-        payload = encodeFault(fault.code, fault.message);
+        payload = encodeFault(fault.code, fault.expose ? fault.message : 'Internal server error');
       }
     }
-    if (request.peer) await touchPeer(this.deps.db, request.peer, this.deps.now());
+    // The method has run: a failure to record the contact must not turn its answer into an error.
+    if (request.peer) {
+      await touchPeer(this.deps.db, request.peer, this.deps.now()).catch((err: unknown) =>
+        log.warn('could not record the last contact of a peer', { peer: request.peer?.wwwroot, error: err }),
+      );
+    }
     return this.wrap(payload, request);
   }
 

@@ -272,6 +272,15 @@ describe.each(engines)('MnetClient.call against a FakePeer ($name)', (engine) =>
       expect(await faultOf(services.client.call(peer, ECHO, []))).toBe(FaultCode.BadResponse);
     });
 
+    it.each([
+      ['an envelope without CipherValues', '<?xml version="1.0"?><encryptedMessage><wwwroot>x</wwwroot></encryptedMessage>'],
+      ['a plain methodResponse that is not XML-RPC', '<?xml version="1.0"?><methodResponse><params><param><value><bogus/></value></param></params></methodResponse>'],
+    ])('%s is BadResponse, not the reader\'s server-side code', async (_case, body) => {
+      const { fake, peer } = await registeredFake();
+      fake.rawAnswer = () => ({ status: 200, body });
+      expect(await faultOf(services.client.call(peer, ECHO, []))).toBe(FaultCode.BadResponse);
+    });
+
     it('a body that is not XML is BadResponse', async () => {
       const { fake, peer } = await registeredFake();
       fake.rawAnswer = () => ({ status: 200, body: '<html><body>Moodle error page' });

@@ -432,7 +432,8 @@ describe.each(engines)('MnetServer.handle refusals ($name)', (engine) => {
       const doc = editBase64(signed(encodeMethodCall(ECHO, ['original']), { as: refusingPeer.wwwroot }).toString('latin1'), element, edit);
       const body = await encrypted(Buffer.from(doc, 'latin1'), { as: refusingPeer.wwwroot });
 
-      await expectPlainFault(await handle(body), FaultCode.BadSignature);
+      // A fresh server: refreshes are rate-limited per peer across requests.
+      await expectPlainFault(await handle(body, { server: serverWith({}) }), FaultCode.BadSignature);
 
       expectNothingRan();
       // §3.3 step 3: one encrypted system/listServices call, encrypted to the key we have stored for the peer.
@@ -440,6 +441,25 @@ describe.each(engines)('MnetServer.handle refusals ($name)', (engine) => {
       const opened = decryptEnvelope(readEncryptedMessage(parseXml(refreshBodies[0]!, 0)), [moodleKey]);
       const call = decodeMethodCall(parseXml(readSignedMessage(parseXml(opened!.plaintext, 0)).payload, 0));
       expect(call.methodName).toBe(MethodPath.listServices);
+    });
+
+    it('shares one refresh among concurrent and following bad signatures from the same peer (no reflection)', async () => {
+      const refreshed: string[] = [];
+      const server = serverWith({}, {
+        refreshPeerKey: async (peer) => {
+          refreshed.push(peer.wwwroot);
+          await new Promise((r) => setTimeout(r, 50));
+        },
+      });
+      const bad = async () => {
+        const doc = editBase64(signed(encodeMethodCall(ECHO, []), { as: gonePeer.wwwroot }).toString('latin1'), SIGNATURE, flipByte(3));
+        return handle(await encrypted(Buffer.from(doc, 'latin1'), { as: gonePeer.wwwroot }), { server });
+      };
+      const answers = await Promise.all([bad(), bad(), bad()]);
+      for (const answer of answers) await expectPlainFault(answer, FaultCode.BadSignature);
+      await expectPlainFault(await bad(), FaultCode.BadSignature);
+      expect(refreshed).toEqual([gonePeer.wwwroot]);
+      expectNothingRan();
     });
 
     it('refuses a bad signature with 6004 after one refresh attempt when nothing listens at the peer', async () => {
