@@ -17,8 +17,13 @@ try {
   const running = await startService(config, log);
   const stop = async (signal: string) => {
     log.info('received signal', { signal });
-    await running.stop();
-    process.exit(0);
+    try {
+      await running.stop();
+      process.exit(0);
+    } catch (err) {
+      log.error('could not stop cleanly', { error: err });
+      process.exit(1);
+    }
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));

@@ -1,13 +1,15 @@
-import fs from 'node:fs';
 import type http from 'node:http';
 import type net from 'node:net';
 import { runCommand } from './cli/commands.js';
-import { listenControlSocket } from './cli/control-socket.js';
+import { listenControlSocket, type ControlSocket } from './cli/control-socket.js';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import { assertSha1SignaturesWork } from './mnet/envelope.js';
 import { openServices, type ServiceOptions, type Services } from './services.js';
 import { MNET_SERVER_PATH, createWebApp } from './web/app.js';
+
+/** How long a starting server waits for a CLI command that holds DATA_DIR. */
+const CLI_WAIT_MS = 60_000;
 
 export interface RunningService {
   readonly services: Services;
@@ -22,11 +24,20 @@ export interface RunningService {
  * Starts the whole service: claims DATA_DIR, migrates, makes our key pair if there is none, serves HTTP and
  * the CLI's control socket.
  */
-export async function startService(config: Config, log: Logger, options: ServiceOptions & { host?: string } = {}): Promise<RunningService> {
-  fs.mkdirSync(config.dataDir, { recursive: true });
+export interface StartOptions extends ServiceOptions {
+  /** Interface to listen on; all of them when unset. */
+  host?: string;
+  /** How long to wait for another process holding DATA_DIR (a CLI command finishing). */
+  dataDirWaitMs?: number;
+}
+
+export async function startService(config: Config, log: Logger, options: StartOptions = {}): Promise<RunningService> {
   let services: Services | undefined;
-  const control = await listenControlSocket(config.dataDir, (argv, out) =>
-    services ? runCommand(services, argv, out) : Promise.resolve((out('the server is still starting'), 1)),
+  // A CLI command running on its own holds DATA_DIR until it is done; wait for it rather than fail.
+  const control = await listenControlSocket(
+    config.dataDir,
+    (argv, out) => (services ? runCommand(services, argv, out) : Promise.resolve((out('the server is still starting'), 1))),
+    options.dataDirWaitMs ?? CLI_WAIT_MS,
   );
   let httpServer: http.Server | undefined;
   try {
@@ -48,7 +59,7 @@ export async function startService(config: Config, log: Logger, options: Service
     };
   } catch (err) {
     httpServer?.close();
-    control.close();
+    await control.close(0);
     await services?.close();
     throw err;
   }
@@ -67,7 +78,7 @@ async function listen(handler: http.RequestListener, port: number, host: string 
   return server;
 }
 
-async function stopAll(server: http.Server, control: net.Server, services: Services, log: Logger): Promise<void> {
+async function stopAll(server: http.Server, control: ControlSocket, services: Services, log: Logger): Promise<void> {
   log.info('shutting down: finishing in-flight requests');
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   // close() only drops connections idle at that moment; a keep-alive connection whose request finishes
@@ -79,7 +90,7 @@ async function stopAll(server: http.Server, control: net.Server, services: Servi
   await closed;
   clearInterval(sweeper);
   clearTimeout(timer);
-  await new Promise<void>((resolve) => control.close(() => resolve()));
+  await control.close();
   await services.close();
   log.info('stopped');
 }

@@ -23,26 +23,56 @@ export function controlSocketPath(dataDir: string): string {
   return socketPath;
 }
 
-/** Claims the data directory; fails when another live process holds it. */
-export async function listenControlSocket(dataDir: string, run: CommandRunner): Promise<net.Server> {
-  fs.mkdirSync(dataDir, { recursive: true });
+export interface ControlSocket {
+  /** Stops listening; connections still open after `graceMs` are cut. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Claims the data directory. When another live process holds it, waits up to `waitMs` for it to let go
+ * (a CLI command finishing), then fails with a clear message.
+ *
+ * DATA_DIR holds the embedded database, and with it our private keys: it is made private to our user
+ * (0700) before anything is written to it.
+ */
+export async function listenControlSocket(dataDir: string, run: CommandRunner, waitMs = 0): Promise<ControlSocket> {
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  fs.chmodSync(dataDir, 0o700);
   const socketPath = controlSocketPath(dataDir);
-  const server = net.createServer((socket) => serve(socket, run));
-  try {
-    await listen(server, socketPath);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-    if (await isAlive(socketPath)) {
+  const connections = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    connections.add(socket);
+    socket.once('close', () => connections.delete(socket));
+    serve(socket, run);
+  });
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      await listen(server, socketPath);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    }
+    if (!(await isAlive(socketPath))) {
+      fs.rmSync(socketPath, { force: true }); // left behind by a process that died
+    } else if (Date.now() >= deadline) {
       throw new MnetFault(
         FaultCode.InvalidConfiguration,
         `Another process (a server or the CLI) is using ${dataDir}: its control socket answers. Run one server per DATA_DIR`,
       );
+    } else {
+      await new Promise((resolve) => setTimeout(resolve, 250));
     }
-    fs.rmSync(socketPath, { force: true }); // left behind by a process that died
-    await listen(server, socketPath);
   }
-  fs.chmodSync(socketPath, 0o600);
-  return server;
+  return {
+    close: async (graceMs = 10_000) => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // A remote command against a slow peer may run for minutes; it must not hold the shutdown.
+      const timer = setTimeout(() => connections.forEach((c) => c.destroy()), graceMs);
+      await closed;
+      clearTimeout(timer);
+    },
+  };
 }
 
 function listen(server: net.Server, socketPath: string): Promise<void> {

@@ -20,16 +20,19 @@ async function main(): Promise<number> {
 
   const log = createLogger(config.logLevel === 'debug' ? 'debug' : 'warn');
   let services: Services | undefined;
-  // Hold the data directory while we use it, so a server starting meanwhile waits for us to finish.
-  const lock = await listenControlSocket(config.dataDir, (args, out) =>
-    services ? runCommand(services, args, out) : Promise.resolve((out('the CLI is still starting'), 1)),
-  );
+  // The embedded database may be opened by one process only: hold DATA_DIR while we use it, so a server
+  // starting meanwhile waits for us. PostgreSQL needs no such lock.
+  const lock = config.databaseUrl
+    ? undefined
+    : await listenControlSocket(config.dataDir, (args, out) =>
+        services ? runCommand(services, args, out) : Promise.resolve((out('the CLI is still starting'), 1)),
+      );
   try {
     services = await openServices(config, log);
     return await runCommand(services, argv, print);
   } finally {
     await services?.close();
-    lock.close();
+    await lock?.close(0);
   }
 }
 

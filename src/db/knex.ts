@@ -15,7 +15,8 @@ export function createDb(target: DbTarget): Knex {
   if ('databaseUrl' in target) {
     return knexFactory({ client: 'pg', connection: target.databaseUrl, pool: { min: 0, max: 10 } });
   }
-  if (target.pgliteDir !== null) fs.mkdirSync(path.dirname(target.pgliteDir), { recursive: true });
+  // Our private keys live in this database: keep its folder private to our user.
+  if (target.pgliteDir !== null) fs.mkdirSync(path.dirname(target.pgliteDir), { recursive: true, mode: 0o700 });
   return knexFactory({
     client: ClientPgLite as unknown as typeof knexFactory.Client,
     dialect: 'postgres',

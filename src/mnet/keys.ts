@@ -47,6 +47,7 @@ const REFRESH_MS = 1_000;
  */
 export class KeyStore {
   private cache: { keys: SiteKey[]; loadedAt: number } | undefined;
+  private replacing: Promise<SiteKey> | undefined;
 
   constructor(
     private readonly db: Knex,
@@ -58,7 +59,9 @@ export class KeyStore {
     const keys = await this.cachedKeys();
     const current = keys[0];
     if (current && current.expires.getTime() > this.options.now().getTime()) return current;
-    return this.replaceCurrent(current ? 'expired' : 'missing');
+    // Every request arriving after expiry lands here; they share one key generation.
+    this.replacing ??= this.replaceCurrent(current ? 'expired' : 'missing').finally(() => (this.replacing = undefined));
+    return this.replacing;
   }
 
   /** Current pair first, then retired pairs newest first: the order in which §4.3 tries them. */

@@ -62,16 +62,19 @@ export function createWebApp(services: Services): Koa {
       await db.raw('select 1');
       report.database = { engine: engineName(db), ok: true };
     } catch (err) {
+      // The details (host, user, database) are for the log, not for whoever asks.
+      log.error('health check: database unreachable', { error: err });
       healthy = false;
-      report.database = { engine: engineName(db), ok: false, error: err instanceof Error ? err.message : String(err) };
+      report.database = { engine: engineName(db), ok: false };
     }
     if (healthy) {
       try {
         const key = await keys.current();
         report.key = { ok: true, fingerprint: key.sha1Fingerprint, expires: key.expires.toISOString() };
       } catch (err) {
+        log.error('health check: no usable key pair', { error: err });
         healthy = false;
-        report.key = { ok: false, error: err instanceof Error ? err.message : String(err) };
+        report.key = { ok: false };
       }
     }
     report.ok = healthy;

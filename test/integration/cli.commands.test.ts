@@ -275,8 +275,9 @@ describe.each(engines)('the CLI ($name)', (engine) => {
 
     it('a second server on the same DATA_DIR refuses to start with a clear error, and the first keeps running', async () => {
       let refused: unknown;
+      const started = Date.now();
       try {
-        const second = await startService(serverConfig(), silentLogger, { host: '127.0.0.1' });
+        const second = await startService(serverConfig(), silentLogger, { host: '127.0.0.1', dataDirWaitMs: 1_000 });
         await second.stop();
       } catch (err) {
         refused = err;
@@ -284,6 +285,7 @@ describe.each(engines)('the CLI ($name)', (engine) => {
       expect(refused).toBeInstanceOf(MnetFault);
       expect((refused as MnetFault).code).toBe(FaultCode.InvalidConfiguration);
       expect((refused as MnetFault).message).toContain(dataDir);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1_000); // it waited for the holder to let go
       // The first server and its control socket still work.
       expect((await fetch(`http://127.0.0.1:${server!.address.port}/healthz`)).status).toBe(200);
       expect((await cli('keys', 'show')).code).toBe(0);

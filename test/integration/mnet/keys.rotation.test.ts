@@ -4,12 +4,18 @@
  * is a matter of moving it.
  */
 import crypto from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../../src/log.js';
-import { canonicalCertificatePem, parseCertificate } from '../../../src/mnet/certificate.js';
+import { canonicalCertificatePem, generateKeyPair, parseCertificate } from '../../../src/mnet/certificate.js';
 import { KeyStore, type SiteKey } from '../../../src/mnet/keys.js';
 import { engines, type TestDb } from '../../helpers/db.js';
 import { fixtureText, MAHARA_WWWROOT } from '../../helpers/fixtures.js';
+
+// Counts key generations (the real function still runs).
+vi.mock('../../../src/mnet/certificate.js', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../../../src/mnet/certificate.js')>();
+  return { ...original, generateKeyPair: vi.fn(original.generateKeyPair) };
+});
 
 const DAY_MS = 86_400_000;
 const T0 = new Date('2030-03-01T09:00:00Z');
@@ -198,6 +204,16 @@ describe.each(engines)('KeyStore ($name)', (engine) => {
       expect(current[0]!.id).not.toBe(first.id);
       expect((await rows()).map((r) => r.id)).toEqual([first.id, current[0]!.id]);
       expect(new Set(ids(results))).toEqual(new Set([current[0]!.id]));
+    });
+
+    it('requests arriving together after expiry on one instance share one key generation', async () => {
+      const store = keyStore(6, 1);
+      const first = await store.current();
+      now = new Date(first.expires.getTime() + 1000);
+      const generatedBefore = vi.mocked(generateKeyPair).mock.calls.length;
+      const results = await Promise.all(Array.from({ length: 5 }, () => store.current()));
+      expect(vi.mocked(generateKeyPair).mock.calls.length - generatedBefore).toBe(1);
+      expect(new Set(ids(results)).size).toBe(1);
     });
 
     it('concurrent forced rotations of the same key leave exactly one current key', async () => {
