@@ -48,6 +48,7 @@ const REFRESH_MS = 1_000;
 export class KeyStore {
   private cache: { keys: SiteKey[]; loadedAt: number } | undefined;
   private replacing: Promise<SiteKey> | undefined;
+  private generation = 0;
 
   constructor(
     private readonly db: Knex,
@@ -87,12 +88,15 @@ export class KeyStore {
   /** Reads the keys again now. */
   async reload(): Promise<readonly SiteKey[]> {
     this.cache = undefined;
+    this.generation++;
     return this.cachedKeys();
   }
 
   private async cachedKeys(): Promise<SiteKey[]> {
     const now = Date.now();
     if (this.cache && now - this.cache.loadedAt < CACHE_MS) return this.cache.keys;
+    // A read that started before a reload() (e.g. right after a rotation) must not store its older view.
+    const generation = this.generation;
     const rows = await this.db<KeyRow>('site_keys')
       .select('id', 'certificate_pem', 'private_key_pem', 'expires_at', 'retired_at')
       .orderByRaw('retired_at desc nulls first, id desc')
@@ -100,7 +104,7 @@ export class KeyStore {
     // Parsing a pair costs milliseconds; rows never change once written, so reuse what we parsed.
     const parsed = new Map(this.cache?.keys.map((k) => [k.id, k]));
     const keys = rows.map((row) => parsed.get(row.id) ?? toSiteKey(row));
-    this.cache = { keys, loadedAt: now };
+    if (generation === this.generation) this.cache = { keys, loadedAt: now };
     return keys;
   }
 

@@ -100,7 +100,7 @@ const METHOD_NAME = /^[A-Za-z0-9]+\/[A-Za-z0-9/_.-]*(\.php\/)?[A-Za-z0-9_-]+$/;
 
 /** Moodle's pattern plus our own refusal of `..` segments and a leading slash (§2.1, checklist 43). */
 export function isValidMethodName(name: string): boolean {
-  return METHOD_NAME.test(name) && !name.split('/').includes('..') && !name.includes('..');
+  return METHOD_NAME.test(name) && !name.includes('..');
 }
 
 export interface PeerServiceSetting {

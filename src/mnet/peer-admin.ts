@@ -23,7 +23,11 @@ export interface PeerAdminDeps {
   now: () => Date;
 }
 
-/** What an admin types: add `http://` when the scheme is missing, drop trailing slashes (§9.2). */
+/**
+ * What an admin types: add `http://` when the scheme is missing, drop trailing slashes (§9.2), and
+ * otherwise keep it as typed. Peers compare wwwroots as strings (the signed envelope, the certificate's
+ * CN), so `https://LMS.example.edu` or an explicit `:443` must not be rewritten the way URL would.
+ */
 export function normalisePeerWwwroot(input: string): string {
   let raw = input.trim();
   if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) raw = `http://${raw}`;
@@ -39,7 +43,7 @@ export function normalisePeerWwwroot(input: string): string {
   if (url.search || url.hash || url.username || url.password) {
     throw new MnetFault(FaultCode.InvalidInput, `"${input}" must not contain a query, fragment or credentials`);
   }
-  return trimWwwroot(`${url.protocol}//${url.host}${url.pathname}`);
+  return trimWwwroot(raw);
 }
 
 export function parseApplication(value: string): ApplicationName {

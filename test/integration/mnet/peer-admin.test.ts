@@ -44,7 +44,13 @@ describe('normalisePeerWwwroot', () => {
   it('keeps https and strips trailing slashes', () => {
     expect(normalisePeerWwwroot('https://moodle.example.edu/')).toBe('https://moodle.example.edu');
     expect(normalisePeerWwwroot('https://moodle.example.edu/lms///')).toBe('https://moodle.example.edu/lms');
-    expect(normalisePeerWwwroot('HTTP://Moodle.Example.edu')).toBe('http://moodle.example.edu');
+  });
+
+  // Peers compare wwwroots as strings (signed envelope, certificate CN): keep what the admin typed.
+  it('keeps the host\'s case and an explicit default port as typed', () => {
+    expect(normalisePeerWwwroot('https://LMS.Example.edu/')).toBe('https://LMS.Example.edu');
+    expect(normalisePeerWwwroot('https://lms.example.edu:443')).toBe('https://lms.example.edu:443');
+    expect(normalisePeerWwwroot('lms.example.edu/moodle/')).toBe('http://lms.example.edu/moodle');
   });
 
   it.each(['ftp://moodle.example.edu', 'https://moodle.example.edu/?x=1', 'https://moodle.example.edu/#a', 'https://u:p@moodle.example.edu', 'http://'])(
