@@ -9,6 +9,7 @@ import * as crypto from 'node:crypto';
 import { promisify } from 'node:util';
 import forge from 'node-forge';
 import { FaultCode, MnetFault } from '../errors.js';
+import { trimWwwroot } from './wwwroot.js';
 
 /** Our subject fields (§5.1); OU is always 'Mahara' and CN is derived from the wwwroot. */
 export interface CertificateSubject { country: string; province: string; locality: string; organisation: string; email: string }
@@ -56,11 +57,6 @@ const badInput = (message: string) => new MnetFault(FaultCode.InvalidInput, mess
  *  characters and bytes agree. Code points, so we never split a surrogate pair. */
 function cut64(s: string): string {
   return Array.from(s).slice(0, 64).join('');
-}
-
-/** §5.1: CN and the subjectAltName attribute hold the wwwroot without its trailing slash. */
-function bareWwwroot(wwwroot: string): string {
-  return wwwroot.replace(/\/+$/, '');
 }
 
 // Moodle's PARAM_PEM pattern: trimmed, one BEGIN/END CERTIFICATE pair around base64 and whitespace (the
@@ -171,7 +167,7 @@ export function parseCertificate(pem: string): ParsedCertificate {
 export function parsePeerCertificate(pem: string, wwwroot: string): ParsedCertificate {
   const cert = parseCertificate(pem);
   if (cert.keyBits < 1024) throw refuse(`certificate key has ${cert.keyBits} bits; at least 1024 are required`);
-  const root = bareWwwroot(wwwroot);
+  const root = trimWwwroot(wwwroot);
   const expectedCn = cut64(root);
   if (cert.commonName !== expectedCn) {
     throw refuse(`certificate CN "${cert.commonName}" does not match wwwroot "${expectedCn}"`);
@@ -199,7 +195,7 @@ export async function generateKeyPair(o: {
   if (!Number.isInteger(bits) || bits < 2048 || bits > 16384) throw badInput(`RSA key size ${bits} is not allowed (2048 or more)`);
   if (!Number.isInteger(o.days) || o.days < 1) throw badInput(`certificate lifetime ${o.days} is not a whole number of days ≥ 1`);
   if (Number.isNaN(o.now.getTime())) throw badInput('invalid "now"');
-  const root = bareWwwroot(o.wwwroot);
+  const root = trimWwwroot(o.wwwroot);
   if (root === '') throw badInput('wwwroot is empty');
   const s = o.subject;
   // X.520 countryName is exactly two letters; OpenSSL (and so PHP) refuses anything else.

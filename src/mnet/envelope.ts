@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { FaultCode, MnetFault } from '../errors.js';
 import { rc4 } from './rc4.js';
 import { rsaDecryptPkcs1Implicit, rsaEncryptPkcs1 } from './rsa.js';
+import { trimWwwroot } from './wwwroot.js';
 import { childNamed, escapeXml, type XmlElement } from './xml.js';
 
 /**
@@ -27,11 +28,6 @@ function layout(lines: ReadonlyArray<readonly [number, string]>): Buffer {
 /** Escapes text and writes anything beyond ASCII as a character reference, keeping the document ASCII. */
 function xmlText(text: string): string {
   return escapeXml(text).replace(/[^\x00-\x7f]/gu, (c) => `&#${c.codePointAt(0)};`);
-}
-
-/** A wwwroot is always written without trailing slash (§3.1, checklist §12 item 12). */
-function normaliseWwwroot(wwwroot: string): string {
-  return wwwroot.trim().replace(/\/+$/, '');
 }
 
 /**
@@ -96,7 +92,7 @@ export function buildSignedMessage(o: {
     [3, '</KeyInfo>'],
     [2, '</Signature>'],
     [2, `<object ID="XMLRPC-MSG">${o.payload.toString('base64')}</object>`],
-    [2, `<wwwroot>${xmlText(normaliseWwwroot(o.wwwroot))}</wwwroot>`],
+    [2, `<wwwroot>${xmlText(trimWwwroot(o.wwwroot))}</wwwroot>`],
     [2, `<timestamp>${o.timestamp}</timestamp>`],
     [1, '</signedMessage>'],
   ]);
@@ -218,7 +214,7 @@ export function buildEncryptedMessage(o: { plaintext: Buffer; wwwroot: string; r
     [3, '</ReferenceList>'],
     [3, '<CarriedKeyName>XMLENC</CarriedKeyName>'],
     [2, '</EncryptedKey>'],
-    [2, `<wwwroot>${xmlText(normaliseWwwroot(o.wwwroot))}</wwwroot>`],
+    [2, `<wwwroot>${xmlText(trimWwwroot(o.wwwroot))}</wwwroot>`],
     [1, '</encryptedMessage>'],
   ]);
 }
