@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import * as m0001 from './0001_mnet_core.js';
+import * as m0002 from './0002_identity.js';
 
 /**
  * Migrations are listed here rather than found by scanning a folder, so they load the same way under
@@ -7,6 +8,7 @@ import * as m0001 from './0001_mnet_core.js';
  */
 const migrations: Record<string, Knex.Migration> = {
   '0001_mnet_core': m0001,
+  '0002_identity': m0002,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

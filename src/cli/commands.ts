@@ -11,6 +11,8 @@ import {
   type PeerAdminDeps,
 } from '../mnet/peer-admin.js';
 import { getPeer, listPeers, updatePeerSettings, type Peer } from '../mnet/peers.js';
+import { parseSsoDirection, ssoDirectionOf, updatePeerIdentitySettings, type PeerIdentityChange } from '../identity/peer-settings.js';
+import { findUserByUsername, listUsers, setLoginAllowed } from '../identity/users.js';
 import type { Services } from '../services.js';
 
 export const USAGE = `Usage: npm run cli -- <command>
@@ -23,11 +25,17 @@ export const USAGE = `Usage: npm run cli -- <command>
   peer verify <wwwroot>                 keyswap + authenticated listServices; records last contact
   peer edit <wwwroot> [--name N] [--app A] [--publish S]... [--unpublish S]...
                       [--subscribe S]... [--unsubscribe S]...
-                                        change a peer's name, application or service settings
+                      [--sso-direction theyssoin|wessoout|none] [--import-content on|off]
+                      [--auto-create-users on|off] [--they-auto-create-users on|off]
+                      [--update-user-info on|off]
+                                        change a peer's name, application, service or identity settings
   peer rekey <wwwroot>                  fetch the peer's current certificate (keyswap) and store it
   peer delete <wwwroot>                 soft-delete: the peer can no longer call us
   keys show                             our certificate, fingerprints and expiry
   keys rotate                           retire our key pair now and make a new one
+  user list                             local users, with their login state and creating peer
+  user allow-login <username>           let a user log in again
+  user deny-login <username>            suspend a user's logins
 `;
 
 type Out = (line: string) => void;
@@ -87,6 +95,12 @@ async function dispatch(services: Services, argv: string[], out: Out): Promise<n
       for (const s of peerServiceSettings(services.registry, peer)) {
         out(`  service ${s.service}: publish ${onOff(s.publish)}, subscribe ${onOff(s.subscribe)}${s.explicit ? '' : ' (default)'}`);
       }
+      const settings = peer.settings;
+      out(`  sso direction:          ${ssoDirectionOf(settings)}`);
+      out(`  import content:         ${onOff(settings.weImportContent)}`);
+      out(`  auto-create users:      ${onOff(settings.weAutoCreateUsers)}`);
+      out(`  they auto-create users: ${onOff(settings.theyAutoCreateUsers)}`);
+      out(`  update user info:       ${onOff(settings.updateUserInfoOnLogin)}`);
       return 0;
     }
     case 'peer verify': {
@@ -112,6 +126,11 @@ async function dispatch(services: Services, argv: string[], out: Out): Promise<n
           unpublish: { type: 'string', multiple: true, default: [] },
           subscribe: { type: 'string', multiple: true, default: [] },
           unsubscribe: { type: 'string', multiple: true, default: [] },
+          'sso-direction': { type: 'string' },
+          'import-content': { type: 'string' },
+          'auto-create-users': { type: 'string' },
+          'they-auto-create-users': { type: 'string' },
+          'update-user-info': { type: 'string' },
         },
       });
       const peer = await getPeer(services.db, normalisePeerWwwroot(one(positionals, 'wwwroot')));
@@ -127,9 +146,19 @@ async function dispatch(services: Services, argv: string[], out: Out): Promise<n
         const known = services.registry.listServices().map((s) => s.name).join(', ');
         throw new MnetFault(FaultCode.InvalidInput, `Unknown service "${unknown[0]}"; known services: ${known || 'none'}`);
       }
+      const identity: PeerIdentityChange = {
+        ...(values['sso-direction'] !== undefined ? { ssoDirection: parseSsoDirection(values['sso-direction']) } : {}),
+        ...onOffOption(values, 'import-content', 'weImportContent'),
+        ...onOffOption(values, 'auto-create-users', 'weAutoCreateUsers'),
+        ...onOffOption(values, 'they-auto-create-users', 'theyAutoCreateUsers'),
+        ...onOffOption(values, 'update-user-info', 'updateUserInfoOnLogin'),
+      };
+      const application = values.app !== undefined ? parseApplication(values.app) : undefined;
+      // First, because it refuses contradictory flags before anything is written.
+      if (Object.keys(identity).length > 0) await updatePeerIdentitySettings(services.db, peer.id, identity);
       await updatePeerSettings(services.db, peer.id, {
         ...(values.name !== undefined ? { name: values.name } : {}),
-        ...(values.app !== undefined ? { application: parseApplication(values.app) } : {}),
+        ...(application !== undefined ? { application } : {}),
       });
       for (const [service, change] of changes) await setPeerService(services.db, services.registry, peer, service, change);
       out(`updated ${peer.wwwroot}`);
@@ -166,6 +195,29 @@ async function dispatch(services: Services, argv: string[], out: Out): Promise<n
       out('peers learn it from fault 7025 on their next call; the old pair still opens their requests');
       return 0;
     }
+    case 'user list': {
+      parseArgs({ args: rest });
+      const users = await listUsers(services.db);
+      const peers = new Map((await listPeers(services.db, { includeDeleted: true })).map((p) => [p.id, p.wwwroot]));
+      if (users.length === 0) out('no users yet; they are created when they first sign on from a peer');
+      for (const u of users) {
+        const origin = u.createdByPeerId === null ? 'local' : `from ${peers.get(u.createdByPeerId) ?? `peer ${u.createdByPeerId}`}`;
+        const studentId = u.studentId === null ? '' : `  student id ${u.studentId}`;
+        out(`${u.username}  "${`${u.firstName} ${u.lastName}`.trim()}"  <${u.email}>${studentId}  ${origin}  login ${u.loginAllowed ? 'allowed' : 'DENIED'}`);
+      }
+      return 0;
+    }
+    case 'user allow-login':
+    case 'user deny-login': {
+      const { positionals } = parseArgs({ args: rest, allowPositionals: true });
+      const username = one(positionals, 'username');
+      const user = await findUserByUsername(services.db, username);
+      if (!user) throw new MnetFault(FaultCode.InvalidInput, `No user named "${username}"; see: npm run cli -- user list`);
+      const allowed = action === 'allow-login';
+      await setLoginAllowed(services.db, user.id, allowed, services.now());
+      out(`${user.username}: login ${allowed ? 'allowed' : 'denied'}`);
+      return 0;
+    }
     default:
       out(group === undefined || group === 'help' ? USAGE.trimEnd() : `unknown command "${argv.join(' ')}"\n\n${USAGE.trimEnd()}`);
       return group === undefined || group === 'help' ? 0 : 1;
@@ -187,3 +239,15 @@ function printPeer(peer: Peer, out: Out): void {
 
 const onOff = (b: boolean) => (b ? 'on' : 'off');
 const day = (d: Date) => d.toISOString().slice(0, 10);
+
+/** `--option on|off` as a PeerIdentityChange member; absent options change nothing. */
+function onOffOption<K extends Exclude<keyof PeerIdentityChange, 'ssoDirection'>>(
+  values: Record<string, unknown>,
+  option: string,
+  field: K,
+): Partial<Record<K, boolean>> {
+  const value = values[option];
+  if (value === undefined) return {};
+  if (value !== 'on' && value !== 'off') throw new MnetFault(FaultCode.InvalidInput, `--${option} expects on or off, not "${String(value)}"`);
+  return { [field]: value === 'on' } as Partial<Record<K, boolean>>;
+}

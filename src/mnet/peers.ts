@@ -23,7 +23,40 @@ export interface Peer {
   readonly ssoLandPath: string;
   /** Explicit per-service settings an admin made for this peer (§7.1); absent services use their defaults. */
   readonly services: ReadonlyMap<string, { readonly publish: boolean; readonly subscribe: boolean }>;
+  /** Identity flags (§9.1), read with the peer so that SSO and portfolio calls need no extra query. */
+  readonly settings: PeerIdentitySettings;
 }
+
+/**
+ * Mahara's per-instance auth_instance_config flags for an xmlrpc instance (§9.1), stored as columns of
+ * `peers`; src/identity/peer-settings.ts changes them. A missing Mahara config row means 0, so all default to false.
+ */
+export interface PeerIdentitySettings {
+  /** We are SP: this peer's users may SSO in. */
+  readonly theySsoIn: boolean;
+  /** We are IdP: our users may SSO out to this peer. */
+  readonly weSsoOut: boolean;
+  /** SP: create unknown users on their first landing. */
+  readonly weAutoCreateUsers: boolean;
+  /** IdP: the peer creates accounts for our users, so any of our users may jump there. */
+  readonly theyAutoCreateUsers: boolean;
+  /** SP: refresh names, email and idnumber on every landing. */
+  readonly updateUserInfoOnLogin: boolean;
+  /** SP: accept portfolio content from this peer. */
+  readonly weImportContent: boolean;
+}
+
+/** Column of `peers` for each identity flag. */
+export const peerSettingColumns = {
+  theySsoIn: 'they_sso_in',
+  weSsoOut: 'we_sso_out',
+  weAutoCreateUsers: 'we_auto_create_users',
+  theyAutoCreateUsers: 'they_auto_create_users',
+  updateUserInfoOnLogin: 'update_user_info_on_login',
+  weImportContent: 'we_import_content',
+} as const satisfies Record<keyof PeerIdentitySettings, string>;
+
+type PeerSettingColumn = (typeof peerSettingColumns)[keyof PeerIdentitySettings];
 
 interface PeerRow {
   id: number;
@@ -38,6 +71,8 @@ interface PeerRow {
   xmlrpc_server_path: string;
   sso_land_path: string;
 }
+
+type PeerRowWithSettings = PeerRow & Record<PeerSettingColumn, boolean>;
 
 // Parsing a certificate costs more than the whole database lookup; peers' keys change rarely.
 const keyCache = new Map<string, crypto.KeyObject>();
@@ -59,7 +94,7 @@ interface ServiceRow {
   subscribe: boolean;
 }
 
-function toPeer(row: PeerRow, services: ServiceRow[]): Peer {
+function toPeer(row: PeerRowWithSettings, services: ServiceRow[]): Peer {
   return {
     id: row.id,
     wwwroot: row.wwwroot,
@@ -76,10 +111,17 @@ function toPeer(row: PeerRow, services: ServiceRow[]): Peer {
     services: new Map(
       services.filter((s) => s.peer_id === row.id).map((s) => [s.service, { publish: s.publish, subscribe: s.subscribe }]),
     ),
+    settings: settingsFromRow(row),
   };
 }
 
-async function withServices(db: Knex, rows: PeerRow[]): Promise<Peer[]> {
+/** Reads the identity flags from a `peers` row. */
+export function settingsFromRow(row: Record<PeerSettingColumn, boolean>): PeerIdentitySettings {
+  const entries = Object.entries(peerSettingColumns).map(([field, column]) => [field, row[column]]);
+  return Object.fromEntries(entries) as unknown as PeerIdentitySettings;
+}
+
+async function withServices(db: Knex, rows: PeerRowWithSettings[]): Promise<Peer[]> {
   if (rows.length === 0) return [];
   const services: ServiceRow[] = await db('peer_services').whereIn(
     'peer_id',
@@ -104,7 +146,7 @@ export function forgetCachedPeers(db: Knex): void {
 }
 
 function selectPeers(db: Knex) {
-  return db<PeerRow>('peers')
+  return db<PeerRowWithSettings>('peers')
     .join('applications', 'applications.name', 'peers.application')
     .select('peers.*', 'applications.xmlrpc_server_path', 'applications.sso_land_path');
 }
