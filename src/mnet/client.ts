@@ -14,7 +14,8 @@ import {
 } from './envelope.js';
 import type { KeyStore } from './keys.js';
 import { MethodPath } from './methods.js';
-import { findPeer, touchPeer, trimWwwroot, updatePeerKey, type Peer } from './peers.js';
+import { findPeer, touchPeer, updatePeerKey, type Peer } from './peers.js';
+import { trimWwwroot } from './wwwroot.js';
 import { parseXml } from './xml.js';
 
 export interface MnetClientDeps {

@@ -9,11 +9,11 @@ import {
   findPeer,
   savePeer,
   softDeletePeer,
-  trimWwwroot,
   updatePeerKey,
   type ApplicationName,
   type Peer,
 } from './peers.js';
+import { trimWwwroot } from './wwwroot.js';
 
 /** The admin's view of peers (§9.2, §9.3): register by wwwroot, verify, delete. */
 export interface PeerAdminDeps {

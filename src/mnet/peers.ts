@@ -2,6 +2,7 @@ import type crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import { FaultCode, MnetFault } from '../errors.js';
 import { parseCertificate } from './certificate.js';
+import { trimWwwroot } from './wwwroot.js';
 
 export type ApplicationName = 'moodle' | 'mahara' | 'schooltool';
 export const applicationNames: readonly ApplicationName[] = ['moodle', 'mahara', 'schooltool'];
@@ -138,11 +139,24 @@ async function withServices(db: Knex, rows: PeerRowWithSettings[]): Promise<Peer
  * grow it.
  */
 const PEER_CACHE_MS = 5_000;
-const peerCaches = new WeakMap<Knex, Map<string, { peer: Peer; at: number }>>();
+interface PeerCache {
+  /** Bumped by every write, so a read that started before it cannot store what it saw. */
+  generation: number;
+  entries: Map<string, { peer: Peer; at: number }>;
+}
+const peerCaches = new WeakMap<Knex, PeerCache>();
+
+function peerCacheOf(db: Knex): PeerCache {
+  let cache = peerCaches.get(db);
+  if (!cache) peerCaches.set(db, (cache = { generation: 0, entries: new Map() }));
+  return cache;
+}
 
 /** Forgets cached peers after a change to peers or their service settings. */
 export function forgetCachedPeers(db: Knex): void {
-  peerCaches.delete(db);
+  const cache = peerCacheOf(db);
+  cache.generation++;
+  cache.entries.clear();
 }
 
 function selectPeers(db: Knex) {
@@ -151,25 +165,18 @@ function selectPeers(db: Knex) {
     .select('peers.*', 'applications.xmlrpc_server_path', 'applications.sso_land_path');
 }
 
-/** The wwwroot as peers write it on the wire: no trailing slash (§ Conventions). */
-export function trimWwwroot(wwwroot: string): string {
-  return wwwroot.trim().replace(/\/+$/, '');
-}
-
 /** Finds a peer by wwwroot; deleted peers only when asked, because a deleted peer may not call us. */
 export async function findPeer(db: Knex, wwwroot: string, options: { includeDeleted?: boolean } = {}): Promise<Peer | undefined> {
   const key = trimWwwroot(wwwroot);
-  let cache = peerCaches.get(db);
-  const hit = options.includeDeleted ? undefined : cache?.get(key);
+  const cache = peerCacheOf(db);
+  const hit = options.includeDeleted ? undefined : cache.entries.get(key);
   if (hit && Date.now() - hit.at < PEER_CACHE_MS) return hit.peer;
+  const generation = cache.generation;
   const query = selectPeers(db).where('peers.wwwroot', key);
   if (!options.includeDeleted) query.where('peers.deleted', false);
   const row = await query.first();
   const [peer] = await withServices(db, row ? [row] : []);
-  if (peer && !peer.deleted) {
-    if (!cache) peerCaches.set(db, (cache = new Map()));
-    cache.set(key, { peer, at: Date.now() });
-  }
+  if (peer && !peer.deleted && generation === cache.generation) cache.entries.set(key, { peer, at: Date.now() });
   return peer;
 }
 
@@ -209,6 +216,28 @@ export async function savePeer(db: Knex, peer: NewPeer, now: Date): Promise<Peer
     .merge(values);
   forgetCachedPeers(db);
   return (await findPeer(db, peer.wwwroot))!;
+}
+
+/**
+ * Registers a peer only if no peer (deleted or not) has this wwwroot; never touches an existing row.
+ * For promiscuous keyswap (§5.4), where the caller is unauthenticated: two racing calls cannot make the
+ * second replace the first's key. Returns whether a row was inserted.
+ */
+export async function insertPeerIfAbsent(db: Knex, peer: NewPeer, now: Date): Promise<boolean> {
+  const inserted = await db('peers')
+    .insert({
+      wwwroot: trimWwwroot(peer.wwwroot),
+      name: peer.name,
+      application: peer.application,
+      public_key_pem: peer.publicKeyPem,
+      public_key_expires: peer.publicKeyExpires,
+      created_at: now,
+    })
+    .onConflict('wwwroot')
+    .ignore()
+    .returning('id');
+  forgetCachedPeers(db);
+  return inserted.length > 0;
 }
 
 /** Stores a peer's new certificate (after a 7025 answer or an admin re-fetch, §5.3). */

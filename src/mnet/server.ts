@@ -14,7 +14,8 @@ import {
 } from './envelope.js';
 import type { KeyStore, SiteKey } from './keys.js';
 import { MethodPath, isPublishedTo, isValidMethodName, type MethodRegistry } from './methods.js';
-import { findPeer, touchPeer, trimWwwroot, type Peer } from './peers.js';
+import { findPeer, touchPeer, type Peer } from './peers.js';
+import { trimWwwroot } from './wwwroot.js';
 import { keyswap } from './system.js';
 import { parseXml, type XmlElement } from './xml.js';
 

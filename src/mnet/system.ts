@@ -12,7 +12,8 @@ import {
   type MethodDefinition,
   type MethodRegistry,
 } from './methods.js';
-import { findPeer, savePeer, trimWwwroot, type ApplicationName } from './peers.js';
+import { findPeer, insertPeerIfAbsent, type ApplicationName } from './peers.js';
+import { trimWwwroot } from './wwwroot.js';
 
 /**
  * Mahara's four service containers, always listed with every flag 1 (§6, checklist 38): Mahara peers and
@@ -103,21 +104,21 @@ export interface KeyswapDeps {
  */
 export async function keyswap(params: readonly XmlRpcValue[], deps: KeyswapDeps): Promise<string> {
   const ours = (await deps.keys.current()).certificatePem;
-  const [wwwroot, pem, app] = params;
-  if (!deps.promiscuous || typeof wwwroot !== 'string' || typeof pem !== 'string' || wwwroot === '') return ours;
-  const known = await findPeer(deps.db, wwwroot, { includeDeleted: true });
-  if (known) return ours;
+  const [claimed, pem, app] = params;
+  if (!deps.promiscuous || typeof claimed !== 'string' || typeof pem !== 'string') return ours;
+  const wwwroot = trimWwwroot(claimed);
+  // Only a web address we could later call back, and short enough for the peers table.
+  if (!/^https?:\/\/[^/?#@\s]+(\/[^?#\s]*)?$/.test(wwwroot) || wwwroot.length > 255) return ours;
+  if (await findPeer(deps.db, wwwroot, { includeDeleted: true })) return ours;
   try {
-    const cert = parsePeerCertificate(pem, trimWwwroot(wwwroot));
+    const cert = parsePeerCertificate(pem, wwwroot);
     // Moodle sends the *target's* application name (ours) as the third parameter, so it says nothing
     // about the caller; only an explicit other type is taken at its word.
     const application: ApplicationName = app === 'schooltool' ? 'schooltool' : 'moodle';
-    await savePeer(
-      deps.db,
-      { wwwroot, name: trimWwwroot(wwwroot), application, publicKeyPem: cert.pem, publicKeyExpires: cert.validTo },
-      deps.now(),
-    );
-    deps.log.info('registered a peer through promiscuous keyswap', { wwwroot: trimWwwroot(wwwroot), application });
+    const peer = { wwwroot, name: wwwroot.slice(0, 80), application, publicKeyPem: cert.pem, publicKeyExpires: cert.validTo };
+    if (await insertPeerIfAbsent(deps.db, peer, deps.now())) {
+      deps.log.info('registered a peer through promiscuous keyswap', { wwwroot, application });
+    }
   } catch (err) {
     if (!(err instanceof MnetFault) || err.code !== FaultCode.InvalidCertificate) throw err;
     deps.log.warn('promiscuous keyswap refused a certificate', { wwwroot, reason: err.message });

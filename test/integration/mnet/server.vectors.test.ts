@@ -7,7 +7,7 @@
  * checklist 1) cannot influence it; that part of checklist 1 belongs to the HTTP layer's tests.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { parseCertificate } from '../../../src/mnet/certificate.js';
+import { generateKeyPair, parseCertificate } from '../../../src/mnet/certificate.js';
 import { decodeMethodResponse, encodeMethodCall, type XmlRpcValue } from '../../../src/mnet/codec.js';
 import {
   buildEncryptedMessage,
@@ -19,7 +19,7 @@ import {
 } from '../../../src/mnet/envelope.js';
 import { MnetServer, type MnetHttpResponse } from '../../../src/mnet/server.js';
 import { MethodPath } from '../../../src/mnet/methods.js';
-import { findPeer, forgetCachedPeers, listPeers, savePeer, softDeletePeer } from '../../../src/mnet/peers.js';
+import { findPeer, forgetCachedPeers, insertPeerIfAbsent, listPeers, savePeer, softDeletePeer } from '../../../src/mnet/peers.js';
 import { parseXml } from '../../../src/mnet/xml.js';
 import type { Services } from '../../../src/services.js';
 import { engines, type TestDb } from '../../helpers/db.js';
@@ -194,6 +194,33 @@ describe.each(engines)('MnetServer.handle with Moodle-made requests ($name)', (e
 
       const peer = (await findPeer(testDb.db, MOODLE_WWWROOT, { includeDeleted: true }))!;
       expect([peer.deleted, peer.publicKeyPem]).toEqual([true, MOODLE_OLD_CERT]);
+    });
+
+    it('with promiscuous mode on, racing registrations of one new site keep the first key (insert only)', async () => {
+      await onlyPeer(null);
+      const peer = { wwwroot: MOODLE_WWWROOT, name: 'x', application: 'moodle' as const, publicKeyExpires: new Date('2036-01-01') };
+      expect(await insertPeerIfAbsent(testDb.db, { ...peer, publicKeyPem: MOODLE_CERT }, new Date())).toBe(true);
+      expect(await insertPeerIfAbsent(testDb.db, { ...peer, publicKeyPem: MOODLE_OLD_CERT }, new Date())).toBe(false);
+      expect((await findPeer(testDb.db, MOODLE_WWWROOT))!.publicKeyPem).toBe(MOODLE_CERT);
+    });
+
+    it.each([
+      ['not a web address', 'moodle.test'],
+      ['another scheme', 'ftp://moodle.test'],
+      ['credentials', 'http://user@moodle.test'],
+    ])('with promiscuous mode on, registers nobody for a claimed wwwroot with %s', async (_case, claimed) => {
+      await onlyPeer(null);
+      // A certificate that does belong to the claimed string, so only the address check can refuse it.
+      const { certificatePem } = await generateKeyPair({
+        wwwroot: claimed,
+        subject: { country: 'NZ', province: 'W', locality: 'W', organisation: 'X', email: 'x@example.test' },
+        days: 1,
+        now: new Date(),
+      });
+      const body = encodeMethodCall(MethodPath.keyswap, [claimed, certificatePem]);
+      const res = await promiscuous().handle({ body, host: 'mahara.test' });
+      expect(openPlain(res)).toEqual({ value: MAHARA_CERT });
+      expect(await listPeers(testDb.db, { includeDeleted: true })).toEqual([]);
     });
 
     it('is also accepted signed and encrypted, and answered the same way', async () => {
