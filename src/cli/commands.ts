@@ -160,7 +160,11 @@ async function dispatch(services: Services, argv: string[], out: Out): Promise<n
         ...(values.name !== undefined ? { name: values.name } : {}),
         ...(application !== undefined ? { application } : {}),
       });
-      for (const [service, change] of changes) await setPeerService(services.db, services.registry, peer, service, change);
+      // Re-read before each change: the flag not being set is kept from the current state, which the
+      // application change and the previous service change may have moved.
+      for (const [service, change] of changes) {
+        await setPeerService(services.db, services.registry, await getPeer(services.db, peer.wwwroot), service, change);
+      }
       out(`updated ${peer.wwwroot}`);
       return 0;
     }

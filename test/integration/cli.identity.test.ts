@@ -41,6 +41,15 @@ describe.each(engines)('CLI identity commands ($name)', (engine) => {
     return { code, output: lines.join('\n') };
   }
 
+  it('peer edit applies several service changes and an application change together, each on the current state', async () => {
+    services.registry.registerService({ name: 'pf', description: 'portfolio', publishedByDefaultTo: ['mahara'], subscribedByDefaultTo: ['mahara'] });
+    // From moodle (pf off by default) to mahara (pf on by default), then switch publishing off only.
+    expect((await run('peer', 'edit', WWWROOT, '--app', 'mahara', '--unpublish', 'pf')).code).toBe(0);
+    expect((await findPeer(testDb.db, WWWROOT))!.services.get('pf')).toEqual({ publish: false, subscribe: true });
+    expect((await run('peer', 'edit', WWWROOT, '--publish', 'pf', '--unsubscribe', 'pf', '--app', 'moodle')).code).toBe(0);
+    expect((await findPeer(testDb.db, WWWROOT))!.services.get('pf')).toEqual({ publish: true, subscribe: false });
+  });
+
   it('lists the new commands and options in the usage text', async () => {
     const { code, output } = await run('help');
     expect(code).toBe(0);
