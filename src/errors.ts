@@ -40,8 +40,12 @@ export const FaultCode = {
   InvalidInput: 9006,
   /** An environment setting is missing or malformed; the message names it. */
   InvalidConfiguration: 9008,
+  /** Our client refuses to call a method of a service we do not subscribe to on that peer (§7.1). */
+  NotSubscribed: 9009,
   /** The named peer is not registered (or deleted). */
   PeerNotFound: 9007,
+  /** An SSO landing was refused (unknown IdP, SSO off, IdP said no, unknown or suspended user); shown to the browser. */
+  SsoRefused: 9010,
   /** Unexpected failure inside our code; the message is not shown to peers. */
   Internal: 9099,
 } as const;

@@ -49,7 +49,7 @@ export async function openServices(config: Config, log: Logger, options: Service
   });
   const registry = new MethodRegistry();
   registerSystemMethods(registry);
-  const client = new MnetClient({ db, keys, wwwroot: config.wwwroot, mnet: config.mnet, log, now });
+  const client = new MnetClient({ db, keys, registry, wwwroot: config.wwwroot, mnet: config.mnet, log, now });
   const mnetServer = new MnetServer({
     db,
     keys,

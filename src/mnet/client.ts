@@ -13,13 +13,15 @@ import {
   verifySignedMessage,
 } from './envelope.js';
 import type { KeyStore } from './keys.js';
-import { MethodPath } from './methods.js';
+import { MethodPath, isSubscribedTo, type MethodRegistry } from './methods.js';
 import { findPeer, touchPeer, updatePeerKey, type Peer } from './peers.js';
 import { trimWwwroot } from './wwwroot.js';
 import { parseXml } from './xml.js';
 
 export interface MnetClientDeps {
   db: Knex;
+  /** Which service a method we call belongs to, for the subscribe check. */
+  registry: MethodRegistry;
   keys: KeyStore;
   wwwroot: string;
   mnet: MnetConfig;
@@ -44,6 +46,10 @@ export class MnetClient {
   }
 
   async callWithDetails(peer: Peer, method: string, params: readonly XmlRpcValue[]): Promise<CallResult> {
+    const service = this.deps.registry.serviceOfRemoteMethod(method);
+    if (service !== undefined && !isSubscribedTo(this.deps.registry, peer, service)) {
+      throw new MnetFault(FaultCode.NotSubscribed, `We do not subscribe to ${service} on ${peer.wwwroot}, so we may not call ${method}`);
+    }
     const first = await this.callOnce(peer, method, params);
     if (!('newKeyPem' in first)) return first;
     // §5.5: the peer rotated and told us its new certificate. Store it (only if it is really the

@@ -14,6 +14,10 @@ export const MethodPath = {
   listMethods: 'system/listMethods',
   methodSignature: 'system/methodSignature',
   methodHelp: 'system/methodHelp',
+  /** SSO, we are SP: called on the IdP (§8.3), and served to it (§8.5, §8.6). */
+  userAuthorise: 'auth/mnet/auth.php/user_authorise',
+  killChild: 'auth/mnet/auth.php/kill_child',
+  keepaliveClient: 'auth/mnet/auth.php/keepalive_client',
 } as const;
 
 /** What a handler learns about the call: the authenticated peer, the database, the time. */
@@ -47,6 +51,11 @@ export interface ServiceDefinition {
   readonly publishedByDefaultTo: readonly ApplicationName[];
   /** We call this service's methods on peers of these types unless an admin says otherwise. */
   readonly subscribedByDefaultTo: readonly ApplicationName[];
+  /**
+   * The service's methods that we call on peers. Like Moodle's client (§7.1), ours refuses locally to call
+   * one on a peer that we do not subscribe to for this service.
+   */
+  readonly remoteMethods?: readonly string[];
 }
 
 export const SYSTEM_SERVICE = 'system';
@@ -58,10 +67,20 @@ export const SYSTEM_SERVICE = 'system';
 export class MethodRegistry {
   private readonly services = new Map<string, ServiceDefinition>();
   private readonly methods = new Map<string, MethodDefinition>();
+  private readonly remoteMethods = new Map<string, string>();
 
   registerService(service: ServiceDefinition): void {
     if (this.services.has(service.name)) throw new Error(`service ${service.name} registered twice`);
+    for (const path of service.remoteMethods ?? []) {
+      if (this.remoteMethods.has(path)) throw new Error(`remote method ${path} claimed by two services`);
+      this.remoteMethods.set(path, service.name);
+    }
     this.services.set(service.name, service);
+  }
+
+  /** The service a method we call on peers belongs to, if any service claims it. */
+  serviceOfRemoteMethod(path: string): string | undefined {
+    return this.remoteMethods.get(path);
   }
 
   register(method: MethodDefinition): void {
@@ -153,4 +172,11 @@ export function isPublishedTo(registry: MethodRegistry, peer: Peer, service: str
   const explicit = peer.services.get(service);
   if (explicit) return explicit.publish;
   return registry.service(service)?.publishedByDefaultTo.includes(peer.application) ?? false;
+}
+
+/** Client rule (§7.1): may we call this service's methods on this peer? */
+export function isSubscribedTo(registry: MethodRegistry, peer: Peer, service: string): boolean {
+  const explicit = peer.services.get(service);
+  if (explicit) return explicit.subscribe;
+  return registry.service(service)?.subscribedByDefaultTo.includes(peer.application) ?? false;
 }

@@ -7,6 +7,7 @@ import { parseCertificate } from '../../../src/mnet/certificate.js';
 import { MnetClient } from '../../../src/mnet/client.js';
 import { encodeResponse, type XmlRpcValue } from '../../../src/mnet/codec.js';
 import { findPeer, forgetCachedPeers, savePeer, updatePeerKey, type Peer } from '../../../src/mnet/peers.js';
+import { setPeerService } from '../../../src/mnet/methods.js';
 import type { Services } from '../../../src/services.js';
 import { engines, type TestDb } from '../../helpers/db.js';
 import { FakeFault, FakePeer } from '../../helpers/fake-peer.js';
@@ -59,6 +60,7 @@ describe.each(engines)('MnetClient.call against a FakePeer ($name)', (engine) =>
     return new MnetClient({
       db: services.db,
       keys: services.keys,
+      registry: services.registry,
       wwwroot: OUR_WWWROOT,
       mnet: { ...services.config.mnet, ...mnet },
       log: services.log,
@@ -67,6 +69,23 @@ describe.each(engines)('MnetClient.call against a FakePeer ($name)', (engine) =>
   }
 
   const storedPem = async (wwwroot: string) => (await findPeer(services.db, wwwroot, { includeDeleted: true }))!.publicKeyPem;
+
+  it('refuses locally to call a method of a service we do not subscribe to on that peer (§7.1)', async () => {
+    const REMOTE = 'mod/test/rpclib.php/remote_only';
+    services.registry.registerService({
+      name: 'remote_test',
+      description: 'a service whose method we call on peers',
+      publishedByDefaultTo: [],
+      subscribedByDefaultTo: [],
+      remoteMethods: [REMOTE],
+    });
+    const { fake, peer } = await registeredFake();
+    fake.handlers.set(REMOTE, () => 'answered');
+    expect(await faultOf(services.client.call(peer, REMOTE, []))).toBe(FaultCode.NotSubscribed);
+    expect(fake.calls).toEqual([]); // nothing left our side
+    await setPeerService(services.db, services.registry, peer, 'remote_test', { subscribe: true });
+    expect(await services.client.call((await findPeer(services.db, peer.wwwroot))!, REMOTE, [])).toBe('answered');
+  });
 
   it('returns the value of the peer handler, sent signed and encrypted', async () => {
     const { fake, peer } = await registeredFake();
