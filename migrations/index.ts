@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import * as m0001 from './0001_mnet_core.js';
 import * as m0002 from './0002_identity.js';
+import * as m0003 from './0003_sessions.js';
 
 /**
  * Migrations are listed here rather than found by scanning a folder, so they load the same way under
@@ -9,6 +10,7 @@ import * as m0002 from './0002_identity.js';
 const migrations: Record<string, Knex.Migration> = {
   '0001_mnet_core': m0001,
   '0002_identity': m0002,
+  '0003_sessions': m0003,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

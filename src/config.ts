@@ -49,6 +49,8 @@ export interface Config {
   databaseUrl: string | undefined;
   logLevel: LogLevel;
   siteName: string;
+  /** Seconds a browser session lasts after login or SSO landing (SESSION_LIFETIME). */
+  sessionLifetimeSeconds: number;
   mnet: MnetConfig;
 }
 
@@ -117,6 +119,8 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl,
     logLevel: logLevel as LogLevel,
     siteName,
+    // Moodle's default PHP session lifetime is also two hours; at least five minutes so a landing is usable.
+    sessionLifetimeSeconds: intSetting(env, 'SESSION_LIFETIME', 7200, 300, 30 * 86400),
     mnet: {
       networking: boolSetting(env, 'MNET_NETWORKING', true),
       debug: boolSetting(env, 'MNET_DEBUG', false),

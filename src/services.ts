@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { Config } from './config.js';
 import { createDb, dbTargetFor, migrateToLatest } from './db/knex.js';
+import { registerSsoSpMethods } from './identity/sso-methods.js';
 import type { Logger } from './log.js';
 import { MnetClient } from './mnet/client.js';
 import { KeyStore } from './mnet/keys.js';
@@ -49,6 +50,7 @@ export async function openServices(config: Config, log: Logger, options: Service
   });
   const registry = new MethodRegistry();
   registerSystemMethods(registry);
+  registerSsoSpMethods(registry);
   const client = new MnetClient({ db, keys, registry, wwwroot: config.wwwroot, mnet: config.mnet, log, now });
   const mnetServer = new MnetServer({
     db,

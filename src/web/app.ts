@@ -4,6 +4,7 @@ import { engineName } from '../db/knex.js';
 import { FaultCode, MnetFault } from '../errors.js';
 import type { Services } from '../services.js';
 import { readBody } from './read-body.js';
+import { mountSsoRoutes } from './sso-routes.js';
 
 /** The Mahara paths peers build from our wwwroot (§1.1); they must not move. */
 export const MNET_SERVER_PATH = '/api/xmlrpc/server.php';
@@ -81,6 +82,8 @@ export function createWebApp(services: Services): Koa {
     ctx.status = healthy ? 200 : 503;
     ctx.body = report;
   });
+
+  mountSsoRoutes(router, services);
 
   app.use(router.routes());
   app.use(router.allowedMethods());

@@ -1,0 +1,81 @@
+import type Router from '@koa/router';
+import type Koa from 'koa';
+import { FaultCode, MnetFault } from '../errors.js';
+import { landFromIdp } from '../identity/sso-land.js';
+import type { Services } from '../services.js';
+
+/** Mahara's land page path (§8.1); Moodle builds it from our wwwroot and the `mahara` application. */
+export const SSO_LAND_PATH = '/auth/xmlrpc/land.php';
+export const SESSION_COOKIE = 'pis_session';
+
+/** The SSO pages (we are SP): mounted by app.ts. */
+export function mountSsoRoutes(router: Router, services: Services): void {
+  const { config } = services;
+  const secure = config.wwwroot.startsWith('https://');
+
+  router.get(SSO_LAND_PATH, async (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    const current = ctx.cookies.get(SESSION_COOKIE);
+    try {
+      const result = await landFromIdp(
+        services,
+        {
+          token: queryParam(ctx, 'token'),
+          idp: queryParam(ctx, 'idp'),
+          wantsurl: queryParam(ctx, 'wantsurl'),
+          remoteurl: isTrue(queryParam(ctx, 'remoteurl')),
+          userAgent: ctx.get('User-Agent'),
+          currentSessionToken: current,
+        },
+        config,
+      );
+      ctx.append('Set-Cookie', sessionCookie(result.sessionToken, secure));
+      // Mahara answers the landing with 303 and the session cookie (measured, §8.1).
+      ctx.status = 303;
+      ctx.redirect(result.redirect);
+    } catch (err) {
+      if (!(err instanceof MnetFault) || (err.code !== FaultCode.SsoRefused && err.code !== FaultCode.InvalidInput)) throw err;
+      // The old session may have been ended before the refusal; a stale cookie would only confuse.
+      if (current) ctx.append('Set-Cookie', sessionCookie('', secure, 0));
+      ctx.status = err.code === FaultCode.InvalidInput ? 400 : 403;
+      ctx.type = 'text/html; charset=utf-8';
+      ctx.body = refusalPage(config.siteName, err.message);
+    }
+  });
+}
+
+/** A single query value; a repeated parameter counts as malformed rather than picking one. */
+function queryParam(ctx: Koa.Context, name: string): string | undefined {
+  const value = ctx.query[name];
+  if (Array.isArray(value)) throw new MnetFault(FaultCode.InvalidInput, `The sign-on link has more than one ${name}.`);
+  return value;
+}
+
+/** PHP's param_boolean as Mahara reads `remoteurl`. */
+function isTrue(value: string | undefined): boolean {
+  return value !== undefined && ['1', 'true', 'yes', 'on'].includes(value.toLowerCase());
+}
+
+function sessionCookie(value: string, secure: boolean, maxAge?: number): string {
+  // Set by hand: koa's cookies refuse `Secure` when TLS ends at a proxy in front of us.
+  const parts = [`${SESSION_COOKIE}=${value}`, 'Path=/', 'HttpOnly', 'SameSite=Lax'];
+  if (maxAge !== undefined) parts.push(`Max-Age=${maxAge}`);
+  if (secure) parts.push('Secure');
+  return parts.join('; ');
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function refusalPage(siteName: string, message: string): string {
+  return `<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Could not log you in - ${escapeHtml(siteName)}</title></head>
+<body>
+<h1>Could not log you in</h1>
+<p>${escapeHtml(message)}</p>
+</body>
+</html>
+`;
+}
