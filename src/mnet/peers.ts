@@ -256,12 +256,20 @@ export async function updatePeerSettings(
   forgetCachedPeers(db);
 }
 
+/** When this process last wrote each peer's last_connect_at, per database. */
+const lastTouches = new WeakMap<Knex, Map<number, number>>();
+
 /**
- * Records a successful exchange. Written at most once a minute per peer so the hot path does not turn
- * every call into a write.
+ * Records a successful exchange, at most once a minute per peer, so the hot path does not turn every
+ * call into a write. The throttle is kept here rather than read from the caller's Peer, which may be a
+ * long-lived copy (a client holding one for many calls).
  */
 export async function touchPeer(db: Knex, peer: Peer, now: Date): Promise<void> {
-  if (peer.lastConnectAt && now.getTime() - peer.lastConnectAt.getTime() < 60_000) return;
+  let touches = lastTouches.get(db);
+  if (!touches) lastTouches.set(db, (touches = new Map()));
+  const last = touches.get(peer.id) ?? peer.lastConnectAt?.getTime() ?? 0;
+  if (now.getTime() - last < 60_000) return;
+  touches.set(peer.id, now.getTime());
   await db('peers').where({ id: peer.id }).update({ last_connect_at: now });
   forgetCachedPeers(db);
 }
