@@ -2,6 +2,8 @@ import type { Knex } from 'knex';
 import * as m0001 from './0001_mnet_core.js';
 import * as m0002 from './0002_identity.js';
 import * as m0003 from './0003_sessions.js';
+import * as m0004 from './0004_sso_idp.js';
+import * as m0005 from './0005_schooltool.js';
 
 /**
  * Migrations are listed here rather than found by scanning a folder, so they load the same way under
@@ -11,6 +13,8 @@ const migrations: Record<string, Knex.Migration> = {
   '0001_mnet_core': m0001,
   '0002_identity': m0002,
   '0003_sessions': m0003,
+  '0004_sso_idp': m0004,
+  '0005_schooltool': m0005,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -51,6 +51,10 @@ export interface Config {
   siteName: string;
   /** Seconds a browser session lasts after login or SSO landing (SESSION_LIFETIME). */
   sessionLifetimeSeconds: number;
+  /** Seconds a service provider has to confirm an SSO jump token with user_authorise (SSO_CONFIRM_WINDOW, §8.2). */
+  ssoConfirmWindowSeconds: number;
+  /** Path prefix of the SchoolTool methods, ending in "/" (SCHOOLTOOL_METHOD_PREFIX, §10). */
+  schooltoolMethodPrefix: string;
   mnet: MnetConfig;
 }
 
@@ -76,6 +80,20 @@ function boolSetting(env: Env, name: string, fallback: boolean): boolean {
   if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
   if (['0', 'false', 'no', 'off'].includes(raw)) return false;
   throw configError(`${name} must be true or false, got "${env[name]}"`);
+}
+
+/**
+ * A method path prefix: path segments that Moodle's method-name validator accepts (§2.1), each followed
+ * by "/" (added when missing); no source defines SchoolTool's, so the default is only ours (§10).
+ */
+function methodPrefixSetting(env: Env, name: string, fallback: string): string {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  const prefix = raw.endsWith('/') ? raw : `${raw}/`;
+  if (!/^[A-Za-z0-9]+\/([A-Za-z0-9_.-]+\/)*$/.test(prefix) || prefix.includes('..')) {
+    throw configError(`${name} must look like "schooltool/mnet.php/" (letters, digits, _ . - and /), got "${raw}"`);
+  }
+  return prefix;
 }
 
 /** Normalises a site's base URL the way MNet writes it: scheme://host[:port][/path], no trailing slash. */
@@ -121,6 +139,9 @@ export function loadConfig(env: Env = process.env): Config {
     siteName,
     // Moodle's default PHP session lifetime is also two hours; at least five minutes so a landing is usable.
     sessionLifetimeSeconds: intSetting(env, 'SESSION_LIFETIME', 7200, 300, 30 * 86400),
+    // Moodle's own default is 30 s (rpc_negotiation_timeout); Mahara's 15 s is too short for slow peers.
+    ssoConfirmWindowSeconds: intSetting(env, 'SSO_CONFIRM_WINDOW', 30, 5, 300),
+    schooltoolMethodPrefix: methodPrefixSetting(env, 'SCHOOLTOOL_METHOD_PREFIX', 'schooltool/mnet.php/'),
     mnet: {
       networking: boolSetting(env, 'MNET_NETWORKING', true),
       debug: boolSetting(env, 'MNET_DEBUG', false),

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { Config } from './config.js';
 import { createDb, dbTargetFor, migrateToLatest } from './db/knex.js';
+import { registerSsoIdpMethods } from './identity/sso-idp-methods.js';
 import { registerSsoSpMethods } from './identity/sso-methods.js';
 import type { Logger } from './log.js';
 import { MnetClient } from './mnet/client.js';
@@ -8,6 +9,7 @@ import { KeyStore } from './mnet/keys.js';
 import { MethodPath, MethodRegistry } from './mnet/methods.js';
 import { MnetServer } from './mnet/server.js';
 import { registerSystemMethods } from './mnet/system.js';
+import { registerSchooltoolMethods } from './schooltool/methods.js';
 
 /** Everything the HTTP server and the CLI share, built the same way for both. */
 export interface Services {
@@ -51,7 +53,9 @@ export async function openServices(config: Config, log: Logger, options: Service
   const registry = new MethodRegistry();
   registerSystemMethods(registry);
   registerSsoSpMethods(registry);
+  registerSchooltoolMethods(registry, config.schooltoolMethodPrefix);
   const client = new MnetClient({ db, keys, registry, wwwroot: config.wwwroot, mnet: config.mnet, log, now });
+  registerSsoIdpMethods(registry, { client, config });
   const mnetServer = new MnetServer({
     db,
     keys,

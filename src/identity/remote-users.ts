@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { FaultCode, MnetFault } from '../errors.js';
+import type { Logger } from '../log.js';
 import type { Peer } from '../mnet/peers.js';
 import { createUser, findUserById, toUser, updateUserProfile, type User, type UserProfileChanges, type UserRow } from './users.js';
 
@@ -27,6 +28,8 @@ export interface FindOrCreateOptions {
   /** For a created account; default true. */
   loginAllowed?: boolean;
   now?: Date;
+  /** Where an ambiguous cross-peer idnumber is reported. */
+  log?: Logger;
 }
 
 export interface RemoteUserResult {
@@ -63,9 +66,10 @@ export async function findUserByIdnumber(db: Knex, peer: Pick<Peer, 'id'>, idnum
 
 /**
  * Resolves a landing or SchoolTool user (§8.3 steps 3–6): the mapping row for the username; else, when
- * `create`, the user already linked by the same idnumber (one person = one account) or a new account
- * under a derived username. Throws fault 0 `Could not find user <u> for <wwwroot>` when unknown and
- * `create` is off, writing nothing. All in one transaction.
+ * `create`, the user already linked by the same idnumber (one person = one account: with this peer, or
+ * across a SchoolTool link, see findUserSharingIdnumber) or a new account under a derived username.
+ * Throws fault 0 `Could not find user <u> for <wwwroot>` when unknown and `create` is off, writing
+ * nothing. All in one transaction.
  */
 export async function findOrCreateRemoteUser(
   db: Knex,
@@ -96,13 +100,14 @@ export async function findOrCreateRemoteUser(
     if (idnumber !== null) {
       await lockName(trx, peer.id, 'idnumber', idnumber);
       const holder = await trx<MappingRow>('remote_users').where({ peer_id: peer.id, idnumber }).first();
-      if (holder) {
-        // The peer knows this person under another username (renamed, or first seen through SchoolTool).
-        // The idnumber moves to the username the peer uses now; the old row keeps resolving.
-        await trx('remote_users').where({ peer_id: peer.id, remote_username: holder.remote_username }).update({ idnumber: null });
-        const linked: MappingRow = { peer_id: peer.id, remote_username: profile.username, user_id: holder.user_id, idnumber };
+      // The peer knows this person under another username (renamed, or first seen through SchoolTool):
+      // the idnumber moves to the username the peer uses now; the old row keeps resolving.
+      if (holder) await trx('remote_users').where({ peer_id: peer.id, remote_username: holder.remote_username }).update({ idnumber: null });
+      const linkTo = holder?.user_id ?? (await findUserSharingIdnumber(trx, peer, idnumber, options.log));
+      if (linkTo !== undefined) {
+        const linked: MappingRow = { peer_id: peer.id, remote_username: profile.username, user_id: linkTo, idnumber };
         await trx('remote_users').insert(linked);
-        const user = (await findUserById(trx, holder.user_id))!;
+        const user = (await findUserById(trx, linkTo))!;
         if (!options.updateProfile) return { user, created: false };
         return { user: await applyProfile(trx, peer, linked, user, profile, idnumber, now), created: false };
       }
@@ -157,6 +162,34 @@ async function applyProfile(
   }
   if (Object.keys(changes).length === 0) return user;
   return (await updateUserProfile(trx, user.id, changes, now))!;
+}
+
+/**
+ * Cross-peer identity (§10; the SchoolTool issue: "a student who exported from Moodle and the SchoolTool
+ * record with the same idnumber are one user"). Trust assumption: peers are registered by an admin, and
+ * a SchoolTool peer shares its idnumbers with the Moodle site it is integrated with, so there an idnumber
+ * names one person. A new remote identity is therefore linked to the account whose student id equals the
+ * idnumber when the caller or the account's other peer is a SchoolTool peer. Two Moodle or Mahara peers
+ * keep separate idnumber namespaces, as before. Only accounts some peer already maps are candidates, so a
+ * peer can never claim a local account (a local admin) by sending its student id. Several candidates are
+ * ambiguous: no link, a warning, and the caller creates an account as usual.
+ */
+async function findUserSharingIdnumber(trx: Knex.Transaction, peer: Pick<Peer, 'id' | 'wwwroot'>, idnumber: string, log?: Logger): Promise<number | undefined> {
+  // Peer 0 (ids start at 1): the idnumber across all peers, so two peers creating one person serialise.
+  await lockName(trx, 0, 'idnumber', idnumber);
+  const caller: { application: string } | undefined = await trx('peers').where({ id: peer.id }).first('application');
+  const rows: Array<{ id: number }> = await trx('users')
+    .distinct('users.id')
+    .join('remote_users', 'remote_users.user_id', 'users.id')
+    .join('peers', 'peers.id', 'remote_users.peer_id')
+    .where('users.student_id', idnumber)
+    .modify((q) => {
+      if (caller?.application !== 'schooltool') q.where('peers.application', 'schooltool');
+    })
+    .limit(2);
+  if (rows.length === 1) return rows[0]!.id;
+  if (rows.length > 1) log?.warn('several users have this idnumber as student id; creating a new account', { peer: peer.wwwroot, idnumber });
+  return undefined;
 }
 
 // First key of our advisory locks on remote identities ("RUSR"), so they cannot meet other modules' locks.

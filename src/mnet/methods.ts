@@ -18,6 +18,20 @@ export const MethodPath = {
   userAuthorise: 'auth/mnet/auth.php/user_authorise',
   killChild: 'auth/mnet/auth.php/kill_child',
   keepaliveClient: 'auth/mnet/auth.php/keepalive_client',
+  /** SSO, we are IdP: served to SPs (§8.2, §8.5, §8.6); kill_child is also called on them (§8.5). */
+  fetchUserImage: 'auth/mnet/auth.php/fetch_user_image',
+  updateEnrolments: 'auth/mnet/auth.php/update_enrolments',
+  keepaliveServer: 'auth/mnet/auth.php/keepalive_server',
+  killChildren: 'auth/mnet/auth.php/kill_children',
+  /**
+   * SchoolTool (§10): function names only. No source defines their paths, so they are registered under
+   * the configurable SCHOOLTOOL_METHOD_PREFIX (default `schooltool/mnet.php/`, src/schooltool/methods.ts).
+   */
+  schooltoolFetchUser: 'fetch_user',
+  schooltoolNewSection: 'new_section',
+  schooltoolNewEnrolment: 'new_enrolment',
+  schooltoolNewAssessment: 'new_assessment',
+  schooltoolNewGrade: 'new_grade',
 } as const;
 
 /** What a handler learns about the call: the authenticated peer, the database, the time. */

@@ -27,7 +27,8 @@ const maharaPublicKey = parseCertificate(MAHARA_CERT).publicKey;
 /** Methods registered for the tests, by service; `hidden` is published to nobody. */
 const INTENT = 'portfolio/mahara/lib.php/send_content_intent';
 const READY = 'portfolio/mahara/lib.php/send_content_ready';
-const AUTHORISE = 'auth/mnet/auth.php/user_authorise';
+// Not a real path: the real user_authorise is registered by the sso_idp service.
+const AUTHORISE = 'auth/test/auth.php/confirm_token';
 const HIDDEN = 'hidden/rpclib.php/secret';
 const SYSTEM_METHODS = [MethodPath.listMethods, MethodPath.listServices, MethodPath.methodHelp, MethodPath.methodSignature];
 
