@@ -10,6 +10,7 @@ import {
   decryptEnvelope,
   readEncryptedMessage,
   readSignedMessage,
+  signPayload,
   verifySignedMessage,
 } from './envelope.js';
 import type { KeyStore } from './keys.js';
@@ -87,11 +88,12 @@ export class MnetClient {
     const { keys, wwwroot, mnet, now, db } = this.deps;
     const key = await keys.current();
     const sentAt = now();
+    const payload = encodeMethodCall(method, params);
     const signed = buildSignedMessage({
-      payload: encodeMethodCall(method, params),
+      payload,
+      signature: await signPayload(payload, key.privateKey),
       wwwroot,
       timestamp: Math.floor(sentAt.getTime() / 1000),
-      privateKey: key.privateKey,
       publicKeyUrl: `${wwwroot}/api/xmlrpc/publickey.php`,
     });
     const body = buildEncryptedMessage({ plaintext: signed, wwwroot, recipientKey: peer.publicKey });

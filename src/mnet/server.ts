@@ -10,6 +10,7 @@ import {
   decryptEnvelope,
   readEncryptedMessage,
   readSignedMessage,
+  signPayload,
   verifySignedMessage,
 } from './envelope.js';
 import type { KeyStore, SiteKey } from './keys.js';
@@ -266,9 +267,9 @@ export class MnetServer {
     if (!how.signed || !how.peer) return { status: 200, contentType: XML, body: payload };
     let body = buildSignedMessage({
       payload,
+      signature: await signPayload(payload, how.replyKey.privateKey),
       wwwroot: this.deps.wwwroot,
       timestamp: Math.floor(this.deps.now().getTime() / 1000),
-      privateKey: how.replyKey.privateKey,
       publicKeyUrl: `${this.deps.wwwroot}/api/xmlrpc/publickey.php`,
     });
     if (how.encrypted) {

@@ -6,7 +6,6 @@ import { parseCertificate } from '../../src/mnet/certificate.js';
 import { decodeMethodResponse, encodeMethodCall, type XmlRpcValue } from '../../src/mnet/codec.js';
 import {
   buildEncryptedMessage,
-  buildSignedMessage,
   decryptEnvelope,
   readEncryptedMessage,
   readSignedMessage,
@@ -19,6 +18,7 @@ import { parseXml } from '../../src/mnet/xml.js';
 import { startService, type RunningService } from '../../src/start.js';
 import { createPostgresDatabase, engines } from '../helpers/db.js';
 import { testConfig } from '../helpers/services.js';
+import { signedMessageWithKey } from '../helpers/sign.js';
 
 /**
  * Two whole services on 127.0.0.1 that register each other as Mahara peers and talk MNet over real HTTP,
@@ -110,7 +110,7 @@ describe.each(engines)('two services over loopback HTTP ($name)', (engine) => {
   async function requestFromA(method: string, params: XmlRpcValue[]): Promise<Buffer> {
     const aKey = await a.running.services.keys.current();
     const bPem = (await b.running.services.keys.current()).certificatePem;
-    const signed = buildSignedMessage({
+    const signed = signedMessageWithKey({
       payload: encodeMethodCall(method, params),
       wwwroot: a.wwwroot,
       timestamp: Math.floor(Date.now() / 1000),

@@ -5,7 +5,6 @@ import { generateKeyPair, parseCertificate } from '../../src/mnet/certificate.js
 import { decodeMethodCall, encodeFault, encodeResponse, type XmlRpcValue } from '../../src/mnet/codec.js';
 import {
   buildEncryptedMessage,
-  buildSignedMessage,
   decryptEnvelope,
   readEncryptedMessage,
   readSignedMessage,
@@ -13,6 +12,7 @@ import {
 } from '../../src/mnet/envelope.js';
 import { deriveRejectionSecret } from '../../src/mnet/rsa.js';
 import { parseXml } from '../../src/mnet/xml.js';
+import { signedMessageWithKey } from './sign.js';
 
 /**
  * A stand-in for a remote Moodle site in tests: a real HTTP server on loopback at Moodle's endpoint path,
@@ -74,7 +74,7 @@ export class FakePeer {
 
   /** Signs a call with our current key and encrypts it to `recipientPem`: what a Moodle client sends. */
   buildRequest(recipientPem: string, body: Buffer, options: { timestamp?: number; signWith?: number; outerWwwroot?: string } = {}): Buffer {
-    const signed = buildSignedMessage({
+    const signed = signedMessageWithKey({
       payload: body,
       wwwroot: this.wwwroot,
       timestamp: options.timestamp ?? Math.floor(Date.now() / 1000) + this.clockSkewSeconds,
@@ -132,7 +132,7 @@ export class FakePeer {
     const callerPem = this.trusted.get(envelope.wwwroot);
     if (!callerPem) return encodeFault(7020, 'unknown wwwroot');
     const reply = (payload: Buffer, keyIndex: number) => {
-      const signed = buildSignedMessage({
+      const signed = signedMessageWithKey({
         payload,
         wwwroot: this.wwwroot,
         timestamp: Math.floor(Date.now() / 1000) + this.clockSkewSeconds,

@@ -15,7 +15,6 @@ import { parseCertificate } from '../../../src/mnet/certificate.js';
 import { decodeMethodCall, decodeMethodResponse, encodeMethodCall, type MethodResponse, type XmlRpcValue } from '../../../src/mnet/codec.js';
 import {
   buildEncryptedMessage,
-  buildSignedMessage,
   decryptEnvelope,
   readEncryptedMessage,
   readSignedMessage,
@@ -30,6 +29,7 @@ import { engines, type TestDb } from '../../helpers/db.js';
 import { FakePeer } from '../../helpers/fake-peer.js';
 import { MAHARA_WWWROOT, MOODLE_CERT, MOODLE_OLD_CERT, MOODLE_WWWROOT, moodleKey } from '../../helpers/fixtures.js';
 import { createTestServices } from '../../helpers/services.js';
+import { signedMessageWithKey } from '../../helpers/sign.js';
 
 // ---- the caller: Moodle's fixture key pair, claiming whatever wwwroot a case needs ----------------------
 
@@ -165,7 +165,7 @@ describe.each(engines)('MnetServer.handle refusals ($name)', (engine) => {
 
   /** A signedMessage document, signed with Moodle's fixture key. */
   function signed(payload: Buffer, o: SendOptions = {}): Buffer {
-    return buildSignedMessage({
+    return signedMessageWithKey({
       payload,
       wwwroot: o.as ?? MOODLE_WWWROOT,
       timestamp: o.timestamp ?? seconds(new Date()),

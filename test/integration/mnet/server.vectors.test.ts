@@ -11,7 +11,6 @@ import { generateKeyPair, parseCertificate } from '../../../src/mnet/certificate
 import { decodeMethodResponse, encodeMethodCall, type XmlRpcValue } from '../../../src/mnet/codec.js';
 import {
   buildEncryptedMessage,
-  buildSignedMessage,
   decryptEnvelope,
   readEncryptedMessage,
   readSignedMessage,
@@ -25,6 +24,7 @@ import type { Services } from '../../../src/services.js';
 import { engines, type TestDb } from '../../helpers/db.js';
 import { fixture, MAHARA_CERT, MAHARA_KEY, MAHARA_WWWROOT, MOODLE_CERT, MOODLE_OLD_CERT, MOODLE_WWWROOT, moodleKey, vectors } from '../../helpers/fixtures.js';
 import { createTestServices, installSiteKey } from '../../helpers/services.js';
+import { signedMessageWithKey } from '../../helpers/sign.js';
 
 const maharaPublicKey = parseCertificate(MAHARA_CERT).publicKey;
 
@@ -226,7 +226,7 @@ describe.each(engines)('MnetServer.handle with Moodle-made requests ($name)', (e
     it('is also accepted signed and encrypted, and answered the same way', async () => {
       await onlyPeer(MOODLE_CERT);
       nowSeconds = Math.floor(Date.now() / 1000);
-      const signed = buildSignedMessage({
+      const signed = signedMessageWithKey({
         payload: encodeMethodCall(MethodPath.keyswap, [MOODLE_WWWROOT, MOODLE_CERT, 'mahara']),
         wwwroot: MOODLE_WWWROOT,
         timestamp: nowSeconds,

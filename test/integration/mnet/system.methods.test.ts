@@ -8,7 +8,6 @@ import { parseCertificate } from '../../../src/mnet/certificate.js';
 import { decodeMethodResponse, encodeMethodCall, type XmlRpcValue } from '../../../src/mnet/codec.js';
 import {
   buildEncryptedMessage,
-  buildSignedMessage,
   decryptEnvelope,
   readEncryptedMessage,
   readSignedMessage,
@@ -21,6 +20,7 @@ import type { Services } from '../../../src/services.js';
 import { engines, type TestDb } from '../../helpers/db.js';
 import { MAHARA_CERT, MAHARA_KEY, MAHARA_WWWROOT, MOODLE_CERT, MOODLE_WWWROOT, moodleKey } from '../../helpers/fixtures.js';
 import { createTestServices, installSiteKey } from '../../helpers/services.js';
+import { signedMessageWithKey } from '../../helpers/sign.js';
 
 const maharaPublicKey = parseCertificate(MAHARA_CERT).publicKey;
 
@@ -105,7 +105,7 @@ describe.each(engines)('system methods through MnetServer.handle ($name)', (engi
    * Moodle would. Every answer must be signed+encrypted, verify, and never contain <nil/> (checklist 42).
    */
   async function call(method: string, params: XmlRpcValue[] = []): Promise<{ value: XmlRpcValue; payload: string }> {
-    const signed = buildSignedMessage({
+    const signed = signedMessageWithKey({
       payload: encodeMethodCall(method, params),
       wwwroot: MOODLE_WWWROOT,
       timestamp: Math.floor(Date.now() / 1000),

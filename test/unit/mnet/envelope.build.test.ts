@@ -9,8 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { FaultCode, MnetFault } from '../../../src/errors.js';
 import {
   assertSha1SignaturesWork,
+  signPayload,
   buildEncryptedMessage,
-  buildSignedMessage,
   decryptEnvelope,
   readEncryptedMessage,
   readSignedMessage,
@@ -20,6 +20,7 @@ import {
 import { rc4 } from '../../../src/mnet/rc4.js';
 import { deriveRejectionSecret, rsaDecryptPkcs1Implicit } from '../../../src/mnet/rsa.js';
 import { childNamed, parseXml, type XmlElement } from '../../../src/mnet/xml.js';
+import { signedMessageWithKey } from '../../helpers/sign.js';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../fixtures/mnet');
 const read = (rel: string) => fs.readFileSync(path.join(FIXTURES, rel));
@@ -37,8 +38,8 @@ const PAYLOAD = Buffer.from(
 );
 const DECLARATION = '<?xml version="1.0" encoding="iso-8859-1"?>';
 
-const sign = (over: Partial<Parameters<typeof buildSignedMessage>[0]> = {}) =>
-  buildSignedMessage({
+const sign = (over: Partial<Parameters<typeof signedMessageWithKey>[0]> = {}) =>
+  signedMessageWithKey({
     payload: PAYLOAD,
     wwwroot: 'http://mahara.test',
     timestamp: 1700000123,
@@ -226,5 +227,13 @@ describe('assertSha1SignaturesWork (§11)', () => {
     const b = crypto.generateKeyPairSync('rsa', { modulusLength: 1024 });
     expect(() => assertSha1SignaturesWork(a.privateKey, a.publicKey)).not.toThrow();
     expect(() => assertSha1SignaturesWork(a.privateKey, b.publicKey)).toThrow(expect.objectContaining({ code: FaultCode.InvalidConfiguration }));
+  });
+});
+
+describe('signPayload', () => {
+  it('is PKCS#1 v1.5 SHA-1 over the exact bytes, made off the main thread, the same as a synchronous signature', async () => {
+    const signature = await signPayload(PAYLOAD, maharaKey);
+    expect(signature.equals(crypto.sign('sha1', PAYLOAD, maharaKey))).toBe(true);
+    expect(crypto.verify('sha1', PAYLOAD, crypto.createPublicKey(maharaKey), signature)).toBe(true);
   });
 });

@@ -10,7 +10,6 @@ import { describe, expect, it } from 'vitest';
 import { FaultCode } from '../../../src/errors.js';
 import {
   buildEncryptedMessage,
-  buildSignedMessage,
   decodeBase64Lenient,
   decryptEnvelope,
   readEncryptedMessage,
@@ -20,6 +19,7 @@ import {
 import { deriveRejectionSecret } from '../../../src/mnet/rsa.js';
 import { parseXml } from '../../../src/mnet/xml.js';
 import { faultCodeOf } from '../../helpers/faults.js';
+import { signedMessageWithKey } from '../../helpers/sign.js';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../fixtures/mnet');
 const read = (rel: string) => fs.readFileSync(path.join(FIXTURES, rel));
@@ -31,7 +31,7 @@ const moodleCert = new crypto.X509Certificate(read('keys/moodle.cert.pem')).publ
 const moodleDecryption = { privateKey: moodleKey, rejectionSecret: deriveRejectionSecret(moodleKey) };
 
 const PAYLOAD = read('vectors/03-send_content_intent/response.xmlrpc.xml');
-const SIGNED = buildSignedMessage({
+const SIGNED = signedMessageWithKey({
   payload: PAYLOAD,
   wwwroot: 'http://mahara.test',
   timestamp: 1700000123,

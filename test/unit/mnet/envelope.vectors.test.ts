@@ -9,7 +9,6 @@ import { describe, expect, it } from 'vitest';
 import { FaultCode } from '../../../src/errors.js';
 import {
   buildEncryptedMessage,
-  buildSignedMessage,
   decryptEnvelope,
   readEncryptedMessage,
   readSignedMessage,
@@ -18,6 +17,7 @@ import {
 } from '../../../src/mnet/envelope.js';
 import { deriveRejectionSecret, rsaDecryptPkcs1Implicit } from '../../../src/mnet/rsa.js';
 import { childNamed, parseXml } from '../../../src/mnet/xml.js';
+import { signedMessageWithKey } from '../../helpers/sign.js';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../fixtures/mnet');
 const read = (rel: string) => fs.readFileSync(path.join(FIXTURES, rel));
@@ -117,7 +117,7 @@ describe('Moodle test vectors', () => {
       const root = parseXml(signed, FaultCode.DecryptedNotXml);
       const msg = readSignedMessage(root);
       const retrieval = childNamed(childNamed(childNamed(root, 'Signature')!, 'KeyInfo')!, 'RetrievalMethod')!;
-      const ours = buildSignedMessage({
+      const ours = signedMessageWithKey({
         payload: msg.payload,
         wwwroot: msg.wwwroot,
         timestamp: msg.timestamp,
