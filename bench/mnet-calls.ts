@@ -18,13 +18,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { encodeMethodCall, decodeMethodResponse } from '../src/mnet/codec.js';
 import { parseCertificate } from '../src/mnet/certificate.js';
 import { parseXml } from '../src/mnet/xml.js';
 import { FakePeer } from '../test/helpers/fake-peer.js';
+import { freePort } from '../test/helpers/service-under-test.js';
 import { loadConfig } from '../src/config.js';
 import { createDb } from '../src/db/knex.js';
 import { silentLogger } from '../src/log.js';
@@ -36,14 +36,6 @@ const WARMUP = 300;
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
 const METHOD = 'system/listServices';
 const MAHARA_PHP_CALLS_PER_SECOND = 25; // measured against Mahara 23.04 (DEVELOPERS.md)
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -15,9 +15,8 @@ import { MethodPath, SYSTEM_SERVICE, isPublishedTo } from '../../src/mnet/method
 import { addPeer } from '../../src/mnet/peer-admin.js';
 import { getPeer, type Peer } from '../../src/mnet/peers.js';
 import { parseXml } from '../../src/mnet/xml.js';
-import { startService, type RunningService } from '../../src/start.js';
-import { createPostgresDatabase, engines } from '../helpers/db.js';
-import { testConfig } from '../helpers/services.js';
+import { engines, type TestEngine } from '../helpers/db.js';
+import { startServiceOn, type ServiceUnderTest } from '../helpers/service-under-test.js';
 import { signedMessageWithKey } from '../helpers/sign.js';
 
 /**
@@ -28,35 +27,16 @@ const SLOW = 'test/e2e.php/slow';
 const COUNT = 'test/e2e.php/count';
 const MAX_REQUEST_BYTES = 64 * 1024;
 
-/** A port that was free a moment ago: WWWROOT must be known before the service starts. */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-interface Site {
-  running: RunningService;
-  wwwroot: string;
-  port: number;
+interface Site extends ServiceUnderTest {
   logLines: string[];
-  dropDatabase: () => Promise<void>;
 }
 
-async function startSite(engine: 'pglite' | 'postgresql', mnet: { maxRequestBytes?: number } = {}): Promise<Site> {
-  const port = await freePort();
-  const wwwroot = `http://127.0.0.1:${port}`;
-  const pg = engine === 'postgresql' ? await createPostgresDatabase() : undefined;
-  if (engine === 'postgresql' && !pg) throw new Error('TEST_DATABASE_URL is needed for the postgresql run');
-  const config = testConfig({ WWWROOT: wwwroot, PORT: String(port), ...(pg ? { DATABASE_URL: pg.url } : {}) }, mnet);
+async function startSite(engine: TestEngine['name'], mnet: { maxRequestBytes?: number } = {}): Promise<Site> {
   const logLines: string[] = [];
   const log: Logger = createLogger('info', (line) => logLines.push(line));
-  const running = await startService(config, log, { host: '127.0.0.1' });
-  return { running, wwwroot, port, logLines, dropDatabase: async () => pg?.drop() };
+  return { ...(await startServiceOn(engine, { mnet, log })), logLines };
 }
 
 describe.each(engines)('two services over loopback HTTP ($name)', (engine) => {
@@ -101,8 +81,7 @@ describe.each(engines)('two services over loopback HTTP ($name)', (engine) => {
   afterAll(async () => {
     for (const site of [a, b]) {
       if (!site) continue;
-      await site.running.stop();
-      await site.dropDatabase();
+      await site.stop();
     }
   });
 

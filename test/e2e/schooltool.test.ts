@@ -1,19 +1,16 @@
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand } from '../../src/cli/commands.js';
 import { FaultCode } from '../../src/errors.js';
 import { findOrCreateRemoteUser, findUserByIdnumber } from '../../src/identity/remote-users.js';
 import { findUserById } from '../../src/identity/users.js';
-import { silentLogger } from '../../src/log.js';
 import { parseCertificate } from '../../src/mnet/certificate.js';
-import { decodeMethodResponse, encodeMethodCall, type MethodResponse, type XmlRpcStruct, type XmlRpcValue } from '../../src/mnet/codec.js';
+import type { MethodResponse, XmlRpcStruct, XmlRpcValue } from '../../src/mnet/codec.js';
 import { MethodPath } from '../../src/mnet/methods.js';
 import { savePeer, type Peer } from '../../src/mnet/peers.js';
-import { parseXml } from '../../src/mnet/xml.js';
-import { startService, type RunningService } from '../../src/start.js';
-import { createPostgresDatabase, engines } from '../helpers/db.js';
+import type { RunningService } from '../../src/start.js';
+import { engines } from '../helpers/db.js';
 import { FakePeer } from '../helpers/fake-peer.js';
-import { testConfig } from '../helpers/services.js';
+import { callUsAs, startServiceOn, type ServiceUnderTest } from '../helpers/service-under-test.js';
 
 /**
  * SchoolTool peers (mnet-protocol.md §10, checklist 65–66): our whole service on loopback; a FakePeer
@@ -27,14 +24,6 @@ const NEW_ENROLMENT = PREFIX + MethodPath.schooltoolNewEnrolment;
 const NEW_ASSESSMENT = PREFIX + MethodPath.schooltoolNewAssessment;
 const NEW_GRADE = PREFIX + MethodPath.schooltoolNewGrade;
 const ST_TABLES = ['st_sections', 'st_enrolments', 'st_enrolment_events', 'st_assessments', 'st_grades'] as const;
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** The wiki's example userdata (§10), password hash and free-form members included. */
 function userdata(username: string, idnumber: XmlRpcValue, extra: XmlRpcStruct = {}): XmlRpcStruct {
@@ -52,9 +41,9 @@ function userdata(username: string, idnumber: XmlRpcValue, extra: XmlRpcStruct =
 }
 
 describe.each(engines)('SchoolTool methods over MNet ($name)', (engine) => {
+  let service: ServiceUnderTest;
   let running: RunningService;
   let wwwroot: string;
-  let dropDatabase: () => Promise<void> = async () => {};
   let sis: FakePeer;
   let lms: FakePeer;
   let sisPeer: Peer;
@@ -71,13 +60,8 @@ describe.each(engines)('SchoolTool methods over MNet ($name)', (engine) => {
   }
 
   beforeAll(async () => {
-    const port = await freePort();
-    wwwroot = `http://127.0.0.1:${port}`;
-    const pg = engine.name === 'postgresql' ? await createPostgresDatabase() : undefined;
-    if (engine.name === 'postgresql' && !pg) throw new Error('TEST_DATABASE_URL is needed for the postgresql run');
-    if (pg) dropDatabase = pg.drop;
-    const config = testConfig({ WWWROOT: wwwroot, PORT: String(port), ...(pg ? { DATABASE_URL: pg.url } : {}) });
-    running = await startService(config, silentLogger, { host: '127.0.0.1' });
+    service = await startServiceOn(engine.name);
+    ({ running, wwwroot } = service);
     [sis, lms] = await Promise.all([FakePeer.start(), FakePeer.start()]);
     sisPeer = await register(sis, 'schooltool');
     lmsPeer = await register(lms, 'moodle');
@@ -86,22 +70,15 @@ describe.each(engines)('SchoolTool methods over MNet ($name)', (engine) => {
   afterAll(async () => {
     await sis?.stop();
     await lms?.stop();
-    await running?.stop();
-    await dropDatabase();
+    await service?.stop();
   });
 
   /** Calls one of our methods as `from` does: signed with its key, encrypted to ours, over HTTP. */
   async function call(method: string, params: XmlRpcValue[], from: FakePeer = sis): Promise<MethodResponse> {
-    const ourPem = (await running.services.keys.current()).certificatePem;
-    const response = await fetch(`${wwwroot}/api/xmlrpc/server.php`, {
-      method: 'POST',
-      body: new Uint8Array(from.buildRequest(ourPem, encodeMethodCall(method, params))),
-      headers: { 'Content-Type': 'text/xml' },
-    });
-    expect(response.status).toBe(200);
-    const opened = from.openResponse(Buffer.from(await response.arrayBuffer()), ourPem);
-    expect(opened.verified).toBe(true);
-    return decodeMethodResponse(parseXml(opened.payload, 6007));
+    const answer = await callUsAs(from, service, method, params);
+    expect(answer.status).toBe(200);
+    expect(answer.verified).toBe(true);
+    return answer.response;
   }
 
   async function ok(method: string, struct: XmlRpcStruct): Promise<void> {

@@ -1,20 +1,17 @@
 import crypto from 'node:crypto';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { updatePeerIdentitySettings } from '../../src/identity/peer-settings.js';
 import { createSession, findSession } from '../../src/identity/sessions.js';
 import { KILL_CHILDREN_REFUSAL } from '../../src/identity/sso-idp-methods.js';
 import { createUser, setLoginAllowed, type User } from '../../src/identity/users.js';
-import { silentLogger } from '../../src/log.js';
-import { decodeMethodResponse, encodeMethodCall, type XmlRpcValue } from '../../src/mnet/codec.js';
+import type { XmlRpcValue } from '../../src/mnet/codec.js';
 import { MethodPath } from '../../src/mnet/methods.js';
 import { addPeer } from '../../src/mnet/peer-admin.js';
 import { softDeletePeer, type Peer } from '../../src/mnet/peers.js';
-import { parseXml } from '../../src/mnet/xml.js';
-import { startService, type RunningService } from '../../src/start.js';
-import { createPostgresDatabase, engines } from '../helpers/db.js';
+import type { RunningService } from '../../src/start.js';
+import { engines } from '../helpers/db.js';
 import { FakePeer } from '../helpers/fake-peer.js';
-import { testConfig } from '../helpers/services.js';
+import { callUsAs as callUsAsPeer, startServiceOn, type ServiceUnderTest } from '../helpers/service-under-test.js';
 
 /**
  * SSO with us as the identity provider (§8.2, §8.4, §8.5 kill_children, §8.6; checklist 54–58): our whole
@@ -24,18 +21,10 @@ import { testConfig } from '../helpers/services.js';
 const UA = 'Mozilla/5.0 (X11; Linux x86_64) TestBrowser/1.0';
 const sha1 = (text: string) => crypto.createHash('sha1').update(text, 'utf8').digest('hex');
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 describe.each(engines)('SSO jump to a Moodle SP ($name)', (engine) => {
+  let service: ServiceUnderTest;
   let running: RunningService;
   let wwwroot: string;
-  let dropDatabase: () => Promise<void> = async () => {};
   /** The approved SP, a second approved SP, and a peer we do not sign on to. */
   let sp: FakePeer;
   let sp2: FakePeer;
@@ -50,13 +39,8 @@ describe.each(engines)('SSO jump to a Moodle SP ($name)', (engine) => {
   const db = () => running.services.db;
 
   beforeAll(async () => {
-    const port = await freePort();
-    wwwroot = `http://127.0.0.1:${port}`;
-    const pg = engine.name === 'postgresql' ? await createPostgresDatabase() : undefined;
-    if (engine.name === 'postgresql' && !pg) throw new Error('TEST_DATABASE_URL is needed for the postgresql run');
-    if (pg) dropDatabase = pg.drop;
-    const config = testConfig({ WWWROOT: wwwroot, PORT: String(port), ...(pg ? { DATABASE_URL: pg.url } : {}) });
-    running = await startService(config, silentLogger, { host: '127.0.0.1', now: () => new Date(Date.now() + clockOffsetMs) });
+    service = await startServiceOn(engine.name, { now: () => new Date(Date.now() + clockOffsetMs) });
+    ({ running, wwwroot } = service);
     [sp, sp2, closed] = await Promise.all([FakePeer.start(), FakePeer.start(), FakePeer.start()]);
     const s = running.services;
     const deps = { db: s.db, client: s.client, log: s.log, now: s.now };
@@ -79,8 +63,7 @@ describe.each(engines)('SSO jump to a Moodle SP ($name)', (engine) => {
     await sp?.stop();
     await sp2?.stop();
     await closed?.stop();
-    await running?.stop();
-    await dropDatabase();
+    await service?.stop();
   });
 
   /** A local user with a live session: the cookie a logged-in browser sends. */
@@ -114,16 +97,10 @@ describe.each(engines)('SSO jump to a Moodle SP ($name)', (engine) => {
 
   /** Calls one of our methods as `fake` does: signed with its key, encrypted to ours, over HTTP. */
   async function callUsAs(fake: FakePeer, method: string, params: XmlRpcValue[]) {
-    const ourPem = (await running.services.keys.current()).certificatePem;
-    const response = await fetch(`${wwwroot}/api/xmlrpc/server.php`, {
-      method: 'POST',
-      body: new Uint8Array(fake.buildRequest(ourPem, encodeMethodCall(method, params))),
-      headers: { 'Content-Type': 'text/xml' },
-    });
-    expect(response.status).toBe(200);
-    const opened = fake.openResponse(Buffer.from(await response.arrayBuffer()), ourPem);
-    expect(opened.verified).toBe(true);
-    return decodeMethodResponse(parseXml(opened.payload, 6007));
+    const answer = await callUsAsPeer(fake, service, method, params);
+    expect(answer.status).toBe(200);
+    expect(answer.verified).toBe(true);
+    return answer.response;
   }
 
   const authorise = (fake: FakePeer, token: string, uaHash = sha1(UA)) => callUsAs(fake, MethodPath.userAuthorise, [token, uaHash]);

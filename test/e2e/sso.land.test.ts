@@ -1,19 +1,16 @@
 import crypto from 'node:crypto';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { updatePeerIdentitySettings } from '../../src/identity/peer-settings.js';
 import { findSession } from '../../src/identity/sessions.js';
 import { createUser, findUserById, findUserByUsername, setLoginAllowed } from '../../src/identity/users.js';
-import { silentLogger } from '../../src/log.js';
-import { decodeMethodResponse, encodeMethodCall, type XmlRpcStruct, type XmlRpcValue } from '../../src/mnet/codec.js';
+import type { XmlRpcStruct, XmlRpcValue } from '../../src/mnet/codec.js';
 import { MethodPath } from '../../src/mnet/methods.js';
 import { addPeer } from '../../src/mnet/peer-admin.js';
 import type { Peer } from '../../src/mnet/peers.js';
-import { parseXml } from '../../src/mnet/xml.js';
-import { startService, type RunningService } from '../../src/start.js';
-import { createPostgresDatabase, engines } from '../helpers/db.js';
+import type { RunningService } from '../../src/start.js';
+import { engines } from '../helpers/db.js';
 import { FakeFault, FakePeer } from '../helpers/fake-peer.js';
-import { testConfig } from '../helpers/services.js';
+import { callUsAs, startServiceOn, type ServiceUnderTest } from '../helpers/service-under-test.js';
 
 /**
  * SSO from a Moodle IdP into us (§8.1, §8.3, §8.5 kill_child, §8.6; checklist 46–53): our whole service
@@ -21,14 +18,6 @@ import { testConfig } from '../helpers/services.js';
  */
 const UA = 'Mozilla/5.0 (X11; Linux x86_64) TestBrowser/1.0';
 const sha1 = (text: string) => crypto.createHash('sha1').update(text, 'utf8').digest('hex');
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** A user record as Moodle sends it (§8.4): every scalar a string, `myhosts[].count` an int. */
 function moodleRecord(username: string, extra: Record<string, XmlRpcValue> = {}): XmlRpcStruct {
@@ -56,9 +45,9 @@ function moodleRecord(username: string, extra: Record<string, XmlRpcValue> = {})
 }
 
 describe.each(engines)('SSO landing from a Moodle IdP ($name)', (engine) => {
+  let service: ServiceUnderTest;
   let running: RunningService;
   let wwwroot: string;
-  let dropDatabase: () => Promise<void> = async () => {};
   let idp: FakePeer;
   let stranger: FakePeer;
   let peer: Peer;
@@ -68,13 +57,8 @@ describe.each(engines)('SSO landing from a Moodle IdP ($name)', (engine) => {
   const db = () => running.services.db;
 
   beforeAll(async () => {
-    const port = await freePort();
-    wwwroot = `http://127.0.0.1:${port}`;
-    const pg = engine.name === 'postgresql' ? await createPostgresDatabase() : undefined;
-    if (engine.name === 'postgresql' && !pg) throw new Error('TEST_DATABASE_URL is needed for the postgresql run');
-    if (pg) dropDatabase = pg.drop;
-    const config = testConfig({ WWWROOT: wwwroot, PORT: String(port), ...(pg ? { DATABASE_URL: pg.url } : {}) });
-    running = await startService(config, silentLogger, { host: '127.0.0.1' });
+    service = await startServiceOn(engine.name);
+    ({ running, wwwroot } = service);
     [idp, stranger] = await Promise.all([FakePeer.start(), FakePeer.start()]);
     const s = running.services;
     peer = await addPeer({ db: s.db, client: s.client, log: s.log, now: s.now }, { wwwroot: idp.wwwroot, application: 'moodle', name: 'Test LMS' });
@@ -92,8 +76,7 @@ describe.each(engines)('SSO landing from a Moodle IdP ($name)', (engine) => {
   afterAll(async () => {
     await idp?.stop();
     await stranger?.stop();
-    await running?.stop();
-    await dropDatabase();
+    await service?.stop();
   });
 
   /** Moodle's jump.php: a fresh token for this user and browser. */
@@ -128,16 +111,10 @@ describe.each(engines)('SSO landing from a Moodle IdP ($name)', (engine) => {
 
   /** Calls one of our methods as the IdP does: signed with its key, encrypted to ours, over HTTP. */
   async function callUsAsIdp(method: string, params: XmlRpcValue[]) {
-    const ourPem = (await running.services.keys.current()).certificatePem;
-    const response = await fetch(`${wwwroot}/api/xmlrpc/server.php`, {
-      method: 'POST',
-      body: new Uint8Array(idp.buildRequest(ourPem, encodeMethodCall(method, params))),
-      headers: { 'Content-Type': 'text/xml' },
-    });
-    expect(response.status).toBe(200);
-    const opened = idp.openResponse(Buffer.from(await response.arrayBuffer()), ourPem);
-    expect(opened.verified).toBe(true);
-    return decodeMethodResponse(parseXml(opened.payload, 6007));
+    const answer = await callUsAs(idp, service, method, params);
+    expect(answer.status).toBe(200);
+    expect(answer.verified).toBe(true);
+    return answer.response;
   }
 
   it('logs a new user in: user_authorise(token, sha1(UA)), 303 with a session cookie (checklist 47, 49)', async () => {
