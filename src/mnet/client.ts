@@ -14,6 +14,7 @@ import {
   verifySignedMessage,
 } from './envelope.js';
 import type { KeyStore } from './keys.js';
+import { postXml } from './http-post.js';
 import { MethodPath, isSubscribedTo, type MethodRegistry } from './methods.js';
 import { findPeer, touchPeer, updatePeerKey, type Peer } from './peers.js';
 import { trimWwwroot } from './wwwroot.js';
@@ -154,43 +155,8 @@ export class MnetClient {
     return (await findPeer(this.deps.db, peer.wwwroot, { includeDeleted: true }))!;
   }
 
-  /** One HTTP POST with the configured timeout and response-size cap. */
-  private async post(url: string, body: Buffer): Promise<Buffer> {
-    const { mnet } = this.deps;
-    let response: Response;
-    try {
-      response = await fetch(url, {
-        method: 'POST',
-        body: new Uint8Array(body),
-        headers: { 'Content-Type': 'text/xml; charset=UTF-8', 'User-Agent': 'Mahara' },
-        redirect: 'error',
-        signal: AbortSignal.timeout(mnet.clientTimeoutMs),
-      });
-    } catch (err) {
-      throw new MnetFault(FaultCode.Transport, `Could not reach ${url}: ${describe(err)}`, { cause: err });
-    }
-    if (response.status !== 200) {
-      await response.body?.cancel();
-      throw new MnetFault(FaultCode.Transport, `${url} answered HTTP ${response.status}`);
-    }
-    const declared = Number(response.headers.get('content-length') ?? NaN);
-    if (declared > mnet.maxResponseBytes) {
-      await response.body?.cancel();
-      throw new MnetFault(FaultCode.BodyTooLarge, `${url} sent a response of ${declared} bytes, over the limit`);
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    try {
-      for await (const chunk of response.body ?? []) {
-        size += chunk.length;
-        if (size > mnet.maxResponseBytes) throw new MnetFault(FaultCode.BodyTooLarge, `${url} sent a response over the limit`);
-        chunks.push(Buffer.from(chunk));
-      }
-    } catch (err) {
-      if (err instanceof MnetFault) throw err;
-      throw new MnetFault(FaultCode.Transport, `Reading the answer of ${url} failed: ${describe(err)}`, { cause: err });
-    }
-    return Buffer.concat(chunks);
+  private post(url: string, body: Buffer): Promise<Buffer> {
+    return postXml(url, body, { timeoutMs: this.deps.mnet.clientTimeoutMs, maxBytes: this.deps.mnet.maxResponseBytes });
   }
 }
 
@@ -207,11 +173,3 @@ function readResponse<T>(peer: Peer, read: () => T): T {
   }
 }
 
-function describe(err: unknown): string {
-  if (err instanceof Error) {
-    const cause = (err as { cause?: unknown }).cause;
-    if (err.name === 'TimeoutError') return 'timed out';
-    return cause instanceof Error ? cause.message : err.message;
-  }
-  return String(err);
-}
