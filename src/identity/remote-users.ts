@@ -25,6 +25,14 @@ export interface FindOrCreateOptions {
   create: boolean;
   /** Apply changed names, email and idnumber to a known user: the peer's updateuserinfoonlogin. */
   updateProfile: boolean;
+  /**
+   * The caller vouches that its idnumbers name people (SchoolTool's fetch_user: the school's own ids).
+   * Only then does a new username whose idnumber this peer already knows become that person (renamed),
+   * and a person known to a Moodle or Mahara peer by that idnumber get linked. Moodle does not keep
+   * idnumbers unique, so an SSO landing never links by idnumber: that would hand one account to another
+   * user with the same idnumber.
+   */
+  linkByIdnumber?: boolean;
   /** For a created account; default true. */
   loginAllowed?: boolean;
   now?: Date;
@@ -85,7 +93,7 @@ export async function findOrCreateRemoteUser(
   return db.transaction(async (trx) => {
     // Two landings of the same new user (two tabs, a double click) must not create two accounts: the
     // second waits here until the first commits, then finds its mapping row.
-    await lockName(trx, peer.id, 'username', profile.username.toLowerCase());
+    await lockName(trx, peer.id, 'username', profile.username);
     const mapping = await trx<MappingRow>('remote_users')
       .where('peer_id', peer.id)
       .whereRaw('lower(remote_username) = lower(?)', [profile.username])
@@ -100,10 +108,13 @@ export async function findOrCreateRemoteUser(
     if (idnumber !== null) {
       await lockName(trx, peer.id, 'idnumber', idnumber);
       const holder = await trx<MappingRow>('remote_users').where({ peer_id: peer.id, idnumber }).first();
-      // The peer knows this person under another username (renamed, or first seen through SchoolTool):
-      // the idnumber moves to the username the peer uses now; the old row keeps resolving.
+      if (holder && !options.linkByIdnumber) {
+        throw new MnetFault(FaultCode.Application, `The idnumber of user ${profile.username} for ${peer.wwwroot} belongs to another user`);
+      }
+      // The peer knows this person under another username (renamed): the idnumber moves to the username
+      // the peer uses now; the old row keeps resolving.
       if (holder) await trx('remote_users').where({ peer_id: peer.id, remote_username: holder.remote_username }).update({ idnumber: null });
-      const linkTo = holder?.user_id ?? (await findUserSharingIdnumber(trx, peer, idnumber, options.log));
+      const linkTo = holder?.user_id ?? (options.linkByIdnumber ? await findUserSharingIdnumber(trx, peer, idnumber, options.log) : undefined);
       if (linkTo !== undefined) {
         const linked: MappingRow = { peer_id: peer.id, remote_username: profile.username, user_id: linkTo, idnumber };
         await trx('remote_users').insert(linked);
@@ -145,11 +156,14 @@ async function applyProfile(
   idnumber: string | null,
   now: Date,
 ): Promise<User> {
+  // A person linked from another peer's account keeps that peer's names and email: a linking peer must
+  // not rewrite someone else's profile. Only the peer that created the account (or none) updates it.
+  const owns = user.createdByPeerId === null || user.createdByPeerId === peer.id;
   const changes: UserProfileChanges = {
-    ...(profile.firstname !== user.firstName ? { firstName: profile.firstname } : {}),
-    ...(profile.lastname !== user.lastName ? { lastName: profile.lastname } : {}),
-    ...(profile.email !== user.email ? { email: profile.email } : {}),
-    ...(idnumber !== null && idnumber !== user.studentId ? { studentId: idnumber } : {}),
+    ...(owns && profile.firstname !== user.firstName ? { firstName: profile.firstname } : {}),
+    ...(owns && profile.lastname !== user.lastName ? { lastName: profile.lastname } : {}),
+    ...(owns && profile.email !== user.email ? { email: profile.email } : {}),
+    ...(owns && idnumber !== null && idnumber !== user.studentId ? { studentId: idnumber } : {}),
   };
   if (idnumber !== null && idnumber !== mapping.idnumber) {
     await lockName(trx, peer.id, 'idnumber', idnumber);
@@ -169,23 +183,23 @@ async function applyProfile(
  * record with the same idnumber are one user"). Trust assumption: peers are registered by an admin, and
  * a SchoolTool peer shares its idnumbers with the Moodle site it is integrated with, so there an idnumber
  * names one person. A new remote identity is therefore linked to the account whose student id equals the
- * idnumber when the caller or the account's other peer is a SchoolTool peer. Two Moodle or Mahara peers
- * keep separate idnumber namespaces, as before. Only accounts some peer already maps are candidates, so a
- * peer can never claim a local account (a local admin) by sending its student id. Several candidates are
- * ambiguous: no link, a warning, and the caller creates an account as usual.
+ * idnumber when the caller is a SchoolTool peer (linkByIdnumber) and the account is mapped by a Moodle or
+ * Mahara peer. Never the other way round: a Moodle peer cannot claim an account by its idnumber. Only
+ * accounts some peer already maps are candidates, so a peer can never claim a local account (a local
+ * admin) by sending its student id. Several candidates are ambiguous: no link, a warning, and the caller
+ * creates an account as usual.
  */
 async function findUserSharingIdnumber(trx: Knex.Transaction, peer: Pick<Peer, 'id' | 'wwwroot'>, idnumber: string, log?: Logger): Promise<number | undefined> {
   // Peer 0 (ids start at 1): the idnumber across all peers, so two peers creating one person serialise.
   await lockName(trx, 0, 'idnumber', idnumber);
   const caller: { application: string } | undefined = await trx('peers').where({ id: peer.id }).first('application');
+  if (caller?.application !== 'schooltool') return undefined;
   const rows: Array<{ id: number }> = await trx('users')
     .distinct('users.id')
     .join('remote_users', 'remote_users.user_id', 'users.id')
     .join('peers', 'peers.id', 'remote_users.peer_id')
     .where('users.student_id', idnumber)
-    .modify((q) => {
-      if (caller?.application !== 'schooltool') q.where('peers.application', 'schooltool');
-    })
+    .where('peers.application', '<>', 'schooltool')
     .limit(2);
   if (rows.length === 1) return rows[0]!.id;
   if (rows.length > 1) log?.warn('several users have this idnumber as student id; creating a new account', { peer: peer.wwwroot, idnumber });
@@ -195,7 +209,13 @@ async function findUserSharingIdnumber(trx: Knex.Transaction, peer: Pick<Peer, '
 // First key of our advisory locks on remote identities ("RUSR"), so they cannot meet other modules' locks.
 const REMOTE_USER_LOCK = 0x52555352;
 
-/** Serialises transactions about one (peer, name) until commit; hash collisions only serialise more. */
+/**
+ * Serialises transactions about one (peer, name) until commit; hash collisions only serialise more.
+ * Usernames are compared with PostgreSQL's lower() (the unique index), so they are lowered there too:
+ * JavaScript's toLowerCase differs for a few characters.
+ */
 async function lockName(trx: Knex.Transaction, peerId: number, kind: 'username' | 'idnumber', name: string): Promise<void> {
-  await trx.raw('select pg_advisory_xact_lock(?, hashtext(?))', [REMOTE_USER_LOCK, `${peerId}\n${kind}\n${name}`]);
+  const key = `${peerId}\n${kind}\n`;
+  if (kind === 'username') await trx.raw('select pg_advisory_xact_lock(?, hashtext(? || lower(?)))', [REMOTE_USER_LOCK, key, name]);
+  else await trx.raw('select pg_advisory_xact_lock(?, hashtext(?))', [REMOTE_USER_LOCK, key + name]);
 }

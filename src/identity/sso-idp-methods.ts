@@ -130,7 +130,8 @@ async function killChildren(params: readonly XmlRpcValue[], ctx: CallContext, de
   if (typeof username !== 'string' || username === '') return KILL_CHILDREN_REFUSAL;
   const user = await findUserByUsername(ctx.db, username);
   const rows: SsoSessionRow[] = user ? await ctx.db<SsoSessionRow>('sso_sessions').where({ user_id: user.id }) : [];
-  if (!user || !rows.some((r) => r.peer_id === ctx.peer.id)) return KILL_CHILDREN_REFUSAL;
+  // Only an SP we still send users to (weSsoOut) and that this user jumped to may end their sessions.
+  if (!user || !ctx.peer.settings.weSsoOut || !rows.some((r) => r.peer_id === ctx.peer.id)) return KILL_CHILDREN_REFUSAL;
 
   const sessionIds = [...new Set(rows.flatMap((r) => (r.session_id === null ? [] : [r.session_id])))];
   const ended = await ctx.db.transaction(async (trx) => {

@@ -37,6 +37,7 @@ export async function fetchUser(params: readonly XmlRpcValue[], ctx: CallContext
   const { user, created } = await findOrCreateRemoteUser(ctx.db, ctx.peer, profile, {
     create: true,
     updateProfile: true,
+    linkByIdnumber: true,
     loginAllowed: false,
     now: ctx.now,
     log: ctx.log,

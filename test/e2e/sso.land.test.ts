@@ -139,6 +139,15 @@ describe.each(engines)('SSO landing from a Moodle IdP ($name)', (engine) => {
     expect(idp.calls.some((c) => c.method.endsWith('/fetch_user_image'))).toBe(false);
   });
 
+  it('refuses a second Moodle user who carries the idnumber of an account here, instead of handing that account over', async () => {
+    const first = await landAs('twin-a', { idnumber: 'DUP-ID' });
+    const result = await land({ token: jump('twin-b', { idnumber: 'DUP-ID' }), idp: idp.wwwroot, wantsurl: '/' });
+    expect(result.response.status).toBe(403);
+    expect(result.sessionToken).toBeUndefined();
+    expect(await findUserByUsername(db(), 'twin-b')).toBeUndefined();
+    expect((await findUserById(db(), first.user.id))!.username).toBe('twin-a');
+  });
+
   it('shows "no auth instances" for an unknown IdP and makes no MNet call (checklist 46)', async () => {
     const before = idp.calls.length;
     const { response, cookies, text } = await land({ token: 'abc', idp: stranger.wwwroot, wantsurl: '/x' });

@@ -43,19 +43,31 @@ describe.each(engines)('remote users across peers ($name)', (engine) => {
 
   it('links a SchoolTool identity to the Moodle account with that student id', async () => {
     const moodle = await findOrCreateRemoteUser(db(), lms, profile('ann', 'X-1'), CREATE);
-    const schooltool = await findOrCreateRemoteUser(db(), sis, profile('ann.lee', 'X-1'), { ...CREATE, loginAllowed: false });
+    const schooltool = await findOrCreateRemoteUser(db(), sis, profile('ann.lee', 'X-1'), { ...CREATE, linkByIdnumber: true, loginAllowed: false });
     expect(schooltool).toMatchObject({ created: false, user: { id: moodle.user.id, loginAllowed: true } });
   });
 
-  it('links a Moodle identity to the account SchoolTool created first', async () => {
-    const schooltool = await findOrCreateRemoteUser(db(), sis, profile('bob', 'X-2'), { ...CREATE, loginAllowed: false });
+  it('never lets a Moodle identity claim an account by its idnumber (Moodle idnumbers need not be unique)', async () => {
+    const schooltool = await findOrCreateRemoteUser(db(), sis, profile('bob', 'X-2'), { ...CREATE, linkByIdnumber: true, loginAllowed: false });
     const moodle = await findOrCreateRemoteUser(db(), lms, profile('bob.b', 'X-2'), CREATE);
-    expect(moodle).toMatchObject({ created: false, user: { id: schooltool.user.id } });
+    expect(moodle.created).toBe(true);
+    expect(moodle.user.id).not.toBe(schooltool.user.id);
+  });
+
+  it('a linking SchoolTool peer does not rewrite the names and email of the Moodle-made account', async () => {
+    const moodle = await findOrCreateRemoteUser(db(), lms, { username: 'dee', firstname: 'Dee', lastname: 'Moodle', email: 'dee@lms.test', idnumber: 'X-5' }, CREATE);
+    const linked = await findOrCreateRemoteUser(
+      db(),
+      sis,
+      { username: 'dee.s', firstname: 'Mallory', lastname: 'SIS', email: 'evil@sis.test', idnumber: 'X-5' },
+      { ...CREATE, updateProfile: true, linkByIdnumber: true },
+    );
+    expect(linked.user).toMatchObject({ id: moodle.user.id, firstName: 'Dee', lastName: 'Moodle', email: 'dee@lms.test' });
   });
 
   it('never links a purely local account, even with that student id', async () => {
     const local = await createUser(db(), { username: 'admin', studentId: 'X-3' });
-    const { user, created } = await findOrCreateRemoteUser(db(), sis, profile('carol', 'X-3'), CREATE);
+    const { user, created } = await findOrCreateRemoteUser(db(), sis, profile('carol', 'X-3'), { ...CREATE, linkByIdnumber: true });
     expect(created).toBe(true);
     expect(user.id).not.toBe(local.id);
   });
@@ -65,7 +77,7 @@ describe.each(engines)('remote users across peers ($name)', (engine) => {
     await findOrCreateRemoteUser(db(), lms2, profile('dan', 'X-4'), CREATE); // two Moodles: separate people
     const lines: string[] = [];
     const before = await userCount();
-    const { created } = await findOrCreateRemoteUser(db(), sis, profile('dan', 'X-4'), { ...CREATE, log: createLogger('warn', (l) => lines.push(l)) });
+    const { created } = await findOrCreateRemoteUser(db(), sis, profile('dan', 'X-4'), { ...CREATE, linkByIdnumber: true, log: createLogger('warn', (l) => lines.push(l)) });
     expect(created).toBe(true);
     expect(await userCount()).toBe(before + 1);
     expect(lines.join('')).toContain('several users');

@@ -6,6 +6,7 @@ import { createUser, findUserById } from '../../../src/identity/users.js';
 import { savePeer, type Peer } from '../../../src/mnet/peers.js';
 import { engines, type TestDb } from '../../helpers/db.js';
 import { MAHARA_CERT, MOODLE_CERT } from '../../helpers/fixtures.js';
+import { faultOf } from '../../helpers/faults.js';
 
 /** The (peer, remote username) → user mapping and the shared idnumber (§7.3, §8.3, §9.1 auth_remote_user, §10). */
 const T0 = new Date('2024-03-01T10:00:00Z');
@@ -121,10 +122,18 @@ describe.each(engines)('remote users ($name)', (engine) => {
   });
 
   describe('the shared idnumber', () => {
-    it('links a new remote username to the user who already has that idnumber with this peer', async () => {
+    it('refuses a new remote username whose idnumber this peer already gave another user, unless the caller vouches (SSO never does)', async () => {
+      const first = await findOrCreateRemoteUser(db(), lms, profile('dup-1', { idnumber: 'DUP' }), CREATE);
+      const before = await countRows(db());
+      expect(await faultOf(findOrCreateRemoteUser(db(), lms, profile('dup-2', { idnumber: 'DUP' }), CREATE))).toBe(FaultCode.Application);
+      expect(await countRows(db())).toEqual(before);
+      expect((await findUserByIdnumber(db(), lms, 'DUP'))?.id).toBe(first.user.id);
+    });
+
+    it('with linkByIdnumber, links a new remote username to the user who already has that idnumber with this peer', async () => {
       const first = await findOrCreateRemoteUser(db(), lms, profile('st-1001', { idnumber: 'S-1001' }), CREATE);
       const before = await countRows(db());
-      const linked = await findOrCreateRemoteUser(db(), lms, profile('ann.lee', { idnumber: 'S-1001' }), CREATE);
+      const linked = await findOrCreateRemoteUser(db(), lms, profile('ann.lee', { idnumber: 'S-1001' }), { ...CREATE, linkByIdnumber: true });
       expect(linked).toMatchObject({ created: false, user: { id: first.user.id, username: 'st-1001' } });
       expect(await countRows(db())).toEqual({ users: before.users, mappings: before.mappings + 1 });
       // The idnumber moves to the username the peer uses now; the old one keeps resolving.
@@ -148,7 +157,7 @@ describe.each(engines)('remote users ($name)', (engine) => {
         db(),
         lms,
         profile('ann.lee2', { firstname: 'Ann', lastname: 'Lee', idnumber: 'S-1001' }),
-        { create: true, updateProfile: true, now: T1 },
+        { create: true, updateProfile: true, linkByIdnumber: true, now: T1 },
       );
       expect(linked).toMatchObject({ created: false, user: { username: 'st-1001', firstName: 'Ann', lastName: 'Lee', studentId: 'S-1001', updatedAt: T1 } });
       expect((await findUserByIdnumber(db(), lms, 'S-1001'))?.id).toBe(linked.user.id);
@@ -260,8 +269,8 @@ describe.each(engines)('remote users ($name)', (engine) => {
 
     it('two new usernames with one idnumber at once end with one user', async () => {
       const results = await Promise.all([
-        findOrCreateRemoteUser(db(), lms, profile('one-a', { idnumber: 'ONE' }), CREATE),
-        findOrCreateRemoteUser(db(), lms, profile('one-b', { idnumber: 'ONE' }), CREATE),
+        findOrCreateRemoteUser(db(), lms, profile('one-a', { idnumber: 'ONE' }), { ...CREATE, linkByIdnumber: true }),
+        findOrCreateRemoteUser(db(), lms, profile('one-b', { idnumber: 'ONE' }), { ...CREATE, linkByIdnumber: true }),
       ]);
       expect(results.map((r) => r.created).sort()).toEqual([false, true]);
       expect(results[0]!.user.id).toBe(results[1]!.user.id);
