@@ -4,6 +4,7 @@ import * as m0002 from './0002_identity.js';
 import * as m0003 from './0003_sessions.js';
 import * as m0004 from './0004_sso_idp.js';
 import * as m0005 from './0005_schooltool.js';
+import * as m0006 from './0006_peer_pairing.js';
 
 /**
  * Migrations are listed here rather than found by scanning a folder, so they load the same way under
@@ -15,6 +16,7 @@ const migrations: Record<string, Knex.Migration> = {
   '0003_sessions': m0003,
   '0004_sso_idp': m0004,
   '0005_schooltool': m0005,
+  '0006_peer_pairing': m0006,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -11,7 +11,7 @@ import {
   type PeerAdminDeps,
 } from '../mnet/peer-admin.js';
 import { getPeer, listPeers, updatePeerSettings, type Peer } from '../mnet/peers.js';
-import { parseSsoDirection, ssoDirectionOf, updatePeerIdentitySettings, type PeerIdentityChange } from '../identity/peer-settings.js';
+import { pairPeers, parseSsoDirection, ssoDirectionOf, updatePeerIdentitySettings, type PeerIdentityChange } from '../identity/peer-settings.js';
 import { findUserByUsername, listUsers, setLoginAllowed } from '../identity/users.js';
 import type { Services } from '../services.js';
 
@@ -27,8 +27,10 @@ export const USAGE = `Usage: npm run cli -- <command>
                       [--subscribe S]... [--unsubscribe S]...
                       [--sso-direction theyssoin|wessoout|none] [--import-content on|off]
                       [--auto-create-users on|off] [--they-auto-create-users on|off]
-                      [--update-user-info on|off]
-                                        change a peer's name, application, service or identity settings
+                      [--update-user-info on|off] [--pair-with <wwwroot>|none]
+                                        change a peer's name, application, service or identity
+                                        settings; --pair-with pairs a SchoolTool site with its Moodle
+                                        (only paired peers' users are linked by idnumber)
   peer rekey <wwwroot>                  fetch the peer's current certificate (keyswap) and store it
   peer delete <wwwroot>                 soft-delete: the peer can no longer call us
   keys show                             our certificate, fingerprints and expiry
@@ -101,6 +103,8 @@ async function dispatch(services: Services, argv: string[], out: Out): Promise<n
       out(`  auto-create users:      ${onOff(settings.weAutoCreateUsers)}`);
       out(`  they auto-create users: ${onOff(settings.theyAutoCreateUsers)}`);
       out(`  update user info:       ${onOff(settings.updateUserInfoOnLogin)}`);
+      const partner = peer.pairedPeerId === null ? undefined : (await listPeers(services.db, { includeDeleted: true })).find((p) => p.id === peer.pairedPeerId);
+      out(`  paired with:            ${partner ? partner.wwwroot : 'none'}`);
       return 0;
     }
     case 'peer verify': {
@@ -131,9 +135,13 @@ async function dispatch(services: Services, argv: string[], out: Out): Promise<n
           'auto-create-users': { type: 'string' },
           'they-auto-create-users': { type: 'string' },
           'update-user-info': { type: 'string' },
+          'pair-with': { type: 'string' },
         },
       });
       const peer = await getPeer(services.db, normalisePeerWwwroot(one(positionals, 'wwwroot')));
+      const pairWith = values['pair-with'];
+      const partner =
+        pairWith === undefined || pairWith === 'none' ? null : await getPeer(services.db, normalisePeerWwwroot(pairWith));
       const changes: Array<[string, { publish?: boolean; subscribe?: boolean }]> = [
         ...values.publish!.map((s): [string, { publish: boolean }] => [s, { publish: true }]),
         ...values.unpublish!.map((s): [string, { publish: boolean }] => [s, { publish: false }]),
@@ -160,6 +168,7 @@ async function dispatch(services: Services, argv: string[], out: Out): Promise<n
         ...(values.name !== undefined ? { name: values.name } : {}),
         ...(application !== undefined ? { application } : {}),
       });
+      if (pairWith !== undefined) await pairPeers(services.db, peer, partner);
       // Re-read before each change: the flag not being set is kept from the current state, which the
       // application change and the previous service change may have moved.
       for (const [service, change] of changes) {

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { FaultCode, MnetFault } from '../errors.js';
-import { forgetCachedPeers, peerSettingColumns, settingsFromRow, type PeerIdentitySettings } from '../mnet/peers.js';
+import { forgetCachedPeers, peerSettingColumns, settingsFromRow, type Peer, type PeerIdentitySettings } from '../mnet/peers.js';
 
 export type { PeerIdentitySettings } from '../mnet/peers.js';
 
@@ -83,4 +83,23 @@ export async function updatePeerIdentitySettings(db: Knex, peerId: number, chang
   });
   forgetCachedPeers(db);
   return settings;
+}
+
+/**
+ * Pairs two peers whose idnumbers name the same people (a SchoolTool site and the Moodle it is
+ * integrated with, §10), or unpairs `peer` when `partner` is null. Symmetric: each names the other, and
+ * earlier pairings of either are undone.
+ */
+export async function pairPeers(db: Knex, peer: Pick<Peer, 'id'>, partner: Pick<Peer, 'id'> | null): Promise<void> {
+  if (partner && partner.id === peer.id) throw new MnetFault(FaultCode.InvalidInput, 'A peer cannot be paired with itself');
+  const ids = partner ? [peer.id, partner.id] : [peer.id];
+  await db.transaction(async (trx) => {
+    await trx('peers').whereIn('paired_peer_id', ids).update({ paired_peer_id: null });
+    await trx('peers').whereIn('id', ids).update({ paired_peer_id: null });
+    if (partner) {
+      await trx('peers').where({ id: peer.id }).update({ paired_peer_id: partner.id });
+      await trx('peers').where({ id: partner.id }).update({ paired_peer_id: peer.id });
+    }
+  });
+  forgetCachedPeers(db);
 }

@@ -26,11 +26,10 @@ export interface FindOrCreateOptions {
   /** Apply changed names, email and idnumber to a known user: the peer's updateuserinfoonlogin. */
   updateProfile: boolean;
   /**
-   * The caller vouches that its idnumbers name people (SchoolTool's fetch_user: the school's own ids).
-   * Only then does a new username whose idnumber this peer already knows become that person (renamed),
-   * and a person known to a Moodle or Mahara peer by that idnumber get linked. Moodle does not keep
-   * idnumbers unique, so an SSO landing never links by idnumber: that would hand one account to another
-   * user with the same idnumber.
+   * The caller vouches that its idnumbers are unique (SchoolTool's fetch_user: the school's own ids).
+   * Only then does a new username whose idnumber this peer already gave someone become that person
+   * (renamed). Moodle does not keep idnumbers unique, so an SSO landing never does: that would hand one
+   * account to another user with the same idnumber.
    */
   linkByIdnumber?: boolean;
   /** For a created account; default true. */
@@ -75,7 +74,7 @@ export async function findUserByIdnumber(db: Knex, peer: Pick<Peer, 'id'>, idnum
 /**
  * Resolves a landing or SchoolTool user (§8.3 steps 3–6): the mapping row for the username; else, when
  * `create`, the user already linked by the same idnumber (one person = one account: with this peer, or
- * across a SchoolTool link, see findUserSharingIdnumber) or a new account under a derived username.
+ * across a paired peer, see findUserOfPairedPeer) or a new account under a derived username.
  * Throws fault 0 `Could not find user <u> for <wwwroot>` when unknown and `create` is off, writing
  * nothing. All in one transaction.
  */
@@ -114,7 +113,7 @@ export async function findOrCreateRemoteUser(
       // The peer knows this person under another username (renamed): the idnumber moves to the username
       // the peer uses now; the old row keeps resolving.
       if (holder) await trx('remote_users').where({ peer_id: peer.id, remote_username: holder.remote_username }).update({ idnumber: null });
-      const linkTo = holder?.user_id ?? (options.linkByIdnumber ? await findUserSharingIdnumber(trx, peer, idnumber, options.log) : undefined);
+      const linkTo = holder?.user_id ?? (await findUserOfPairedPeer(trx, peer, idnumber, options.log));
       if (linkTo !== undefined) {
         const linked: MappingRow = { peer_id: peer.id, remote_username: profile.username, user_id: linkTo, idnumber };
         await trx('remote_users').insert(linked);
@@ -180,29 +179,26 @@ async function applyProfile(
 
 /**
  * Cross-peer identity (§10; the SchoolTool issue: "a student who exported from Moodle and the SchoolTool
- * record with the same idnumber are one user"). Trust assumption: peers are registered by an admin, and
- * a SchoolTool peer shares its idnumbers with the Moodle site it is integrated with, so there an idnumber
- * names one person. A new remote identity is therefore linked to the account whose student id equals the
- * idnumber when the caller is a SchoolTool peer (linkByIdnumber) and the account is mapped by a Moodle or
- * Mahara peer. Never the other way round: a Moodle peer cannot claim an account by its idnumber. Only
- * accounts some peer already maps are candidates, so a peer can never claim a local account (a local
- * admin) by sending its student id. Several candidates are ambiguous: no link, a warning, and the caller
- * creates an account as usual.
+ * record with the same idnumber are one user"). An idnumber names one person only between peers an admin
+ * paired (a SchoolTool site and the Moodle it is integrated with, peer-settings.ts pairPeers): a new
+ * identity from one is linked to the account the other maps with that student id, in either order.
+ * Unpaired peers never link, so no peer can claim an account by sending its idnumber; a purely local
+ * account is never a candidate either. Several candidates are ambiguous: no link, a warning, and the
+ * caller creates an account as usual.
  */
-async function findUserSharingIdnumber(trx: Knex.Transaction, peer: Pick<Peer, 'id' | 'wwwroot'>, idnumber: string, log?: Logger): Promise<number | undefined> {
-  // Peer 0 (ids start at 1): the idnumber across all peers, so two peers creating one person serialise.
-  await lockName(trx, 0, 'idnumber', idnumber);
-  const caller: { application: string } | undefined = await trx('peers').where({ id: peer.id }).first('application');
-  if (caller?.application !== 'schooltool') return undefined;
-  const rows: Array<{ id: number }> = await trx('users')
+async function findUserOfPairedPeer(trx: Knex.Transaction, peer: Pick<Peer, 'id' | 'wwwroot'>, idnumber: string, log?: Logger): Promise<number | undefined> {
+  const row: { paired_peer_id: number | null } | undefined = await trx('peers').where({ id: peer.id }).first('paired_peer_id');
+  const partner = row?.paired_peer_id ?? null;
+  if (partner === null) return undefined;
+  // The pair's idnumber: both sides serialise on it, so two first contacts cannot make two accounts.
+  await lockName(trx, Math.min(peer.id, partner), 'idnumber', `pair ${Math.max(peer.id, partner)} ${idnumber}`);
+  const users: Array<{ id: number }> = await trx('users')
     .distinct('users.id')
     .join('remote_users', 'remote_users.user_id', 'users.id')
-    .join('peers', 'peers.id', 'remote_users.peer_id')
-    .where('users.student_id', idnumber)
-    .where('peers.application', '<>', 'schooltool')
+    .where({ 'users.student_id': idnumber, 'remote_users.peer_id': partner })
     .limit(2);
-  if (rows.length === 1) return rows[0]!.id;
-  if (rows.length > 1) log?.warn('several users have this idnumber as student id; creating a new account', { peer: peer.wwwroot, idnumber });
+  if (users.length === 1) return users[0]!.id;
+  if (users.length > 1) log?.warn('several users of the paired peer have this student id; creating a new account', { peer: peer.wwwroot, idnumber });
   return undefined;
 }
 

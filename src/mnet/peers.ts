@@ -26,6 +26,8 @@ export interface Peer {
   readonly services: ReadonlyMap<string, { readonly publish: boolean; readonly subscribe: boolean }>;
   /** Identity flags (§9.1), read with the peer so that SSO and portfolio calls need no extra query. */
   readonly settings: PeerIdentitySettings;
+  /** The peer an admin paired this one with (a SchoolTool site and its Moodle), whose idnumbers are shared. */
+  readonly pairedPeerId: number | null;
 }
 
 /**
@@ -69,6 +71,7 @@ interface PeerRow {
   deleted: boolean;
   created_at: Date;
   last_connect_at: Date | null;
+  paired_peer_id: number | null;
   xmlrpc_server_path: string;
   sso_land_path: string;
 }
@@ -113,6 +116,7 @@ function toPeer(row: PeerRowWithSettings, services: ServiceRow[]): Peer {
       services.filter((s) => s.peer_id === row.id).map((s) => [s.service, { publish: s.publish, subscribe: s.subscribe }]),
     ),
     settings: settingsFromRow(row),
+    pairedPeerId: row.paired_peer_id,
   };
 }
 

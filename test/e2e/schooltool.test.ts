@@ -11,6 +11,7 @@ import type { RunningService } from '../../src/start.js';
 import { engines } from '../helpers/db.js';
 import { FakePeer } from '../helpers/fake-peer.js';
 import { callUsAs, startServiceOn, type ServiceUnderTest } from '../helpers/service-under-test.js';
+import { pairPeers } from '../../src/identity/peer-settings.js';
 
 /**
  * SchoolTool peers (mnet-protocol.md §10, checklist 65–66): our whole service on loopback; a FakePeer
@@ -65,6 +66,8 @@ describe.each(engines)('SchoolTool methods over MNet ($name)', (engine) => {
     [sis, lms] = await Promise.all([FakePeer.start(), FakePeer.start()]);
     sisPeer = await register(sis, 'schooltool');
     lmsPeer = await register(lms, 'moodle');
+    // The school's SchoolTool and its Moodle share idnumbers (§10): the admin pairs them.
+    await pairPeers(db(), sisPeer, lmsPeer);
   });
 
   afterAll(async () => {

@@ -50,6 +50,21 @@ describe.each(engines)('CLI identity commands ($name)', (engine) => {
     expect((await findPeer(testDb.db, WWWROOT))!.services.get('pf')).toEqual({ publish: true, subscribe: false });
   });
 
+  it('peer edit --pair-with pairs two peers both ways, and none unpairs; peer show names the partner', async () => {
+    const sis = await savePeer(
+      testDb.db,
+      { wwwroot: 'https://sis.example.edu', name: 'SIS', application: 'schooltool', publicKeyPem: MOODLE_CERT, publicKeyExpires: new Date('2099-01-01') },
+      new Date(),
+    );
+    expect((await run('peer', 'edit', sis.wwwroot, '--pair-with', WWWROOT)).code).toBe(0);
+    expect((await findPeer(testDb.db, sis.wwwroot))!.pairedPeerId).toBe(peer.id);
+    expect((await findPeer(testDb.db, WWWROOT))!.pairedPeerId).toBe(sis.id);
+    expect((await run('peer', 'show', WWWROOT)).output).toMatch(/paired with: +https:\/\/sis\.example\.edu/);
+    expect((await run('peer', 'edit', WWWROOT, '--pair-with', 'none')).code).toBe(0);
+    expect((await findPeer(testDb.db, sis.wwwroot))!.pairedPeerId).toBeNull();
+    expect((await run('peer', 'edit', WWWROOT, '--pair-with', 'https://nowhere.example.edu')).code).toBe(1);
+  });
+
   it('lists the new commands and options in the usage text', async () => {
     const { code, output } = await run('help');
     expect(code).toBe(0);

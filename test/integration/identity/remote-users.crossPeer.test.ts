@@ -1,6 +1,9 @@
 import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findOrCreateRemoteUser, type RemoteProfile } from '../../../src/identity/remote-users.js';
+import { pairPeers } from '../../../src/identity/peer-settings.js';
+import { findOrCreateRemoteUser, findRemoteUser, type RemoteProfile } from '../../../src/identity/remote-users.js';
+import { FaultCode } from '../../../src/errors.js';
+import { faultOf } from '../../helpers/faults.js';
 import { createUser } from '../../../src/identity/users.js';
 import { createLogger } from '../../../src/log.js';
 import { savePeer, type ApplicationName, type Peer } from '../../../src/mnet/peers.js';
@@ -35,6 +38,7 @@ describe.each(engines)('remote users across peers ($name)', (engine) => {
     lms = await addPeer(db(), 'https://lms.example.edu', 'moodle', MOODLE_CERT);
     lms2 = await addPeer(db(), 'https://lms2.example.edu', 'moodle', MAHARA_CERT);
     sis = await addPeer(db(), 'https://sis.example.edu', 'schooltool', MOODLE_CERT);
+    await pairPeers(db(), sis, lms);
   });
 
   afterAll(async () => {
@@ -47,11 +51,24 @@ describe.each(engines)('remote users across peers ($name)', (engine) => {
     expect(schooltool).toMatchObject({ created: false, user: { id: moodle.user.id, loginAllowed: true } });
   });
 
-  it('never lets a Moodle identity claim an account by its idnumber (Moodle idnumbers need not be unique)', async () => {
+  it('links a Moodle identity to the account its paired SchoolTool created first', async () => {
     const schooltool = await findOrCreateRemoteUser(db(), sis, profile('bob', 'X-2'), { ...CREATE, linkByIdnumber: true, loginAllowed: false });
     const moodle = await findOrCreateRemoteUser(db(), lms, profile('bob.b', 'X-2'), CREATE);
-    expect(moodle.created).toBe(true);
-    expect(moodle.user.id).not.toBe(schooltool.user.id);
+    expect(moodle).toMatchObject({ created: false, user: { id: schooltool.user.id } });
+  });
+
+  it('never lets an unpaired peer claim an account by its idnumber', async () => {
+    const schooltool = await findOrCreateRemoteUser(db(), sis, profile('eve', 'X-6'), { ...CREATE, linkByIdnumber: true, loginAllowed: false });
+    const other = await findOrCreateRemoteUser(db(), lms2, profile('eve.m', 'X-6'), CREATE);
+    expect(other.created).toBe(true);
+    expect(other.user.id).not.toBe(schooltool.user.id);
+  });
+
+  it('a second Moodle user with the same idnumber does not get the linked account', async () => {
+    const first = await findOrCreateRemoteUser(db(), lms, profile('fay', 'X-7'), CREATE);
+    await findOrCreateRemoteUser(db(), sis, profile('fay.s', 'X-7'), { ...CREATE, linkByIdnumber: true });
+    expect(await faultOf(findOrCreateRemoteUser(db(), lms, profile('fay.impostor', 'X-7'), CREATE))).toBe(FaultCode.Application);
+    expect((await findRemoteUser(db(), lms, 'fay'))?.id).toBe(first.user.id);
   });
 
   it('a linking SchoolTool peer does not rewrite the names and email of the Moodle-made account', async () => {
@@ -72,9 +89,11 @@ describe.each(engines)('remote users across peers ($name)', (engine) => {
     expect(user.id).not.toBe(local.id);
   });
 
-  it('creates and warns when several accounts have the student id', async () => {
+  it('creates and warns when several accounts of the paired peer have the student id', async () => {
     await findOrCreateRemoteUser(db(), lms, profile('dan', 'X-4'), CREATE);
-    await findOrCreateRemoteUser(db(), lms2, profile('dan', 'X-4'), CREATE); // two Moodles: separate people
+    // A second account of the paired Moodle with that student id (Moodle idnumbers need not be unique).
+    const twin = await createUser(db(), { username: 'dan-twin', studentId: 'X-4' });
+    await db()('remote_users').insert({ peer_id: lms.id, remote_username: 'dan-twin', user_id: twin.id, idnumber: null });
     const lines: string[] = [];
     const before = await userCount();
     const { created } = await findOrCreateRemoteUser(db(), sis, profile('dan', 'X-4'), { ...CREATE, linkByIdnumber: true, log: createLogger('warn', (l) => lines.push(l)) });
