@@ -26,32 +26,24 @@ const pglite: TestEngine = {
   },
 };
 
-function postgres(adminUrl: string): TestEngine {
-  return {
-    name: 'postgresql',
-    async create() {
-      const admin = knexFactory({ client: 'pg', connection: adminUrl, pool: { min: 0, max: 1 } });
-      const name = `pis_test_${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
-      await admin.raw(`create database ${name}`);
-      const url = new URL(adminUrl);
-      url.pathname = `/${name}`;
-      const db = createDb({ databaseUrl: url.toString() });
-      await migrateToLatest(db);
-      return {
-        db,
-        drop: async () => {
-          await db.destroy();
-          await admin.raw(`drop database if exists ${name} with (force)`);
-          await admin.destroy();
-        },
-      };
-    },
-  };
-}
+const postgres: TestEngine = {
+  name: 'postgresql',
+  async create() {
+    const database = await createPostgresDatabase();
+    if (!database) throw new Error('TEST_DATABASE_URL is needed for the postgresql engine');
+    const db = createDb({ databaseUrl: database.url });
+    await migrateToLatest(db);
+    return {
+      db,
+      drop: async () => {
+        await db.destroy();
+        await database.drop();
+      },
+    };
+  },
+};
 
-export const engines: readonly TestEngine[] = process.env.TEST_DATABASE_URL
-  ? [pglite, postgres(process.env.TEST_DATABASE_URL)]
-  : [pglite];
+export const engines: readonly TestEngine[] = process.env.TEST_DATABASE_URL ? [pglite, postgres] : [pglite];
 
 /** A connection string for a fresh PostgreSQL database, for tests that start whole services; undefined without TEST_DATABASE_URL. */
 export async function createPostgresDatabase(): Promise<{ url: string; drop(): Promise<void> } | undefined> {
