@@ -17,7 +17,7 @@ export function fixtureText(relative: string): string {
 }
 
 export interface VectorSide {
-  files: Record<string, string>;
+  files: { xmlrpc: string; signed?: string; encrypted?: string; http_headers?: string };
   wire: 'plain' | 'encrypted';
   encrypted_to_cert?: string;
   decrypt_with_key?: string;

@@ -2,9 +2,6 @@
  * Envelopes we build (mnet-protocol.md §3.1, §4.2, checklist §12 items 6–12, 14).
  */
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { FaultCode, MnetFault } from '../../../src/errors.js';
 import {
@@ -20,10 +17,9 @@ import {
 import { rc4 } from '../../../src/mnet/rc4.js';
 import { deriveRejectionSecret, rsaDecryptPkcs1Implicit } from '../../../src/mnet/rsa.js';
 import { childNamed, parseXml, type XmlElement } from '../../../src/mnet/xml.js';
+import { fixture as read } from '../../helpers/fixtures.js';
 import { signedMessageWithKey } from '../../helpers/sign.js';
 
-const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../fixtures/mnet');
-const read = (rel: string) => fs.readFileSync(path.join(FIXTURES, rel));
 
 const maharaKey = crypto.createPrivateKey(read('keys/mahara.key.pem'));
 const maharaCert = new crypto.X509Certificate(read('keys/mahara.cert.pem')).publicKey;

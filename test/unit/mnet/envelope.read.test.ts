@@ -3,9 +3,6 @@
  * for everything else (6009 wrong root, 6004 unauthenticatable signed envelope, 7023 undecryptable).
  */
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { FaultCode } from '../../../src/errors.js';
 import {
@@ -19,10 +16,9 @@ import {
 import { deriveRejectionSecret } from '../../../src/mnet/rsa.js';
 import { parseXml } from '../../../src/mnet/xml.js';
 import { faultCodeOf } from '../../helpers/faults.js';
+import { fixture as read } from '../../helpers/fixtures.js';
 import { signedMessageWithKey } from '../../helpers/sign.js';
 
-const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../fixtures/mnet');
-const read = (rel: string) => fs.readFileSync(path.join(FIXTURES, rel));
 
 const maharaKey = crypto.createPrivateKey(read('keys/mahara.key.pem'));
 const maharaCert = new crypto.X509Certificate(read('keys/mahara.cert.pem')).publicKey;

@@ -2,9 +2,6 @@
  * The envelope code against the envelopes Moodle's own PHP produced (test/fixtures/mnet, README.md there).
  */
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { FaultCode } from '../../../src/errors.js';
 import {
@@ -17,27 +14,10 @@ import {
 } from '../../../src/mnet/envelope.js';
 import { deriveRejectionSecret, rsaDecryptPkcs1Implicit } from '../../../src/mnet/rsa.js';
 import { childNamed, parseXml } from '../../../src/mnet/xml.js';
+import { fixture as read, vectors } from '../../helpers/fixtures.js';
 import { signedMessageWithKey } from '../../helpers/sign.js';
 
-const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../fixtures/mnet');
-const read = (rel: string) => fs.readFileSync(path.join(FIXTURES, rel));
 
-interface Side {
-  files: { xmlrpc: string; signed?: string; encrypted?: string };
-  wire: 'plain' | 'encrypted';
-  encrypted_to_cert?: string;
-  decrypt_with_key?: string;
-  outer_wwwroot?: string;
-  signed_by_cert?: string;
-  inner_wwwroot?: string;
-  timestamp?: number;
-}
-interface Vector {
-  id: string;
-  request: Side;
-  response: Side;
-}
-const vectors = (JSON.parse(read('vectors.json').toString('utf8')) as { vectors: Vector[] }).vectors;
 
 const KEY_FILES = ['keys/mahara.key.pem', 'keys/moodle.key.pem', 'keys/moodle-old.key.pem'];
 const decryptionKeys = new Map<string, DecryptionKey>(
