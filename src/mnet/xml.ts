@@ -34,7 +34,10 @@ class StopParsing extends Error {}
  */
 export function parseXml(input: Buffer | string, faultCode: number): XmlElement {
   const text = typeof input === 'string' ? input : input.toString('utf8');
-  const parser = sax.parser(true, { trim: false, normalize: false, xmlns: false, position: false });
+  // strictEntities (missing from @types/sax): otherwise sax expands HTML names such as &eacute;, which
+  // libxml2 on the PHP side refuses.
+  const options: sax.SAXOptions & { strictEntities: boolean } = { trim: false, normalize: false, xmlns: false, position: false, strictEntities: true };
+  const parser = sax.parser(true, options);
   const stack: XmlElement[] = [];
   let root: XmlElement | undefined;
   let elements = 0;
