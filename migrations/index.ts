@@ -5,6 +5,7 @@ import * as m0003 from './0003_sessions.js';
 import * as m0004 from './0004_sso_idp.js';
 import * as m0005 from './0005_schooltool.js';
 import * as m0006 from './0006_peer_pairing.js';
+import * as m0007 from './0007_portfolio_import.js';
 
 /**
  * Migrations are listed here rather than found by scanning a folder, so they load the same way under
@@ -17,6 +18,7 @@ const migrations: Record<string, Knex.Migration> = {
   '0004_sso_idp': m0004,
   '0005_schooltool': m0005,
   '0006_peer_pairing': m0006,
+  '0007_portfolio_import': m0007,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

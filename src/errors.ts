@@ -46,6 +46,10 @@ export const FaultCode = {
   PeerNotFound: 9007,
   /** An SSO landing was refused (unknown IdP, SSO off, IdP said no, unknown or suspended user); shown to the browser. */
   SsoRefused: 9010,
+  /** Saving a file would take the user over their quota (the RPC refuses with Mahara's code 0 text instead). */
+  QuotaExceeded: 9011,
+  /** A file's type is not allowed on this site (§5.4). */
+  FileTypeNotAllowed: 9012,
   /** Unexpected failure inside our code; the message is not shown to peers. */
   Internal: 9099,
 } as const;

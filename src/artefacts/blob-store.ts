@@ -1,0 +1,91 @@
+import crypto from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Knex } from 'knex';
+
+// First key of our advisory locks on blobs ("BLOB"), so they cannot meet other modules' locks.
+const BLOB_LOCK = 0x424c4f42;
+
+export interface StoredBlob {
+  readonly hash: string;
+  readonly size: number;
+}
+
+/**
+ * The content-addressed file store under DATA_DIR/files: one copy per distinct content, named by its
+ * sha256, recorded in `blobs`. Imports are all-or-nothing, so a blob written by an import that rolls back
+ * must go again unless another import committed the same content meanwhile; `put` and `discard` take the
+ * same per-hash advisory lock, so `discard` always sees whether a committed row still needs the file.
+ */
+export class BlobStore {
+  constructor(readonly root: string) {}
+
+  pathOf(hash: string): string {
+    return path.join(this.root, hash.slice(0, 2), hash.slice(2, 4), hash);
+  }
+
+  /** Starts a unit of work whose newly written blobs `discard` can remove after a rollback. */
+  session(): BlobSession {
+    return { written: new Set() };
+  }
+
+  /**
+   * Stores the content of `source` inside `trx` (the lock is held until it ends). The file is hard-linked
+   * when possible: an import's extracted files are already on the same disk, and a 1 GB package would
+   * otherwise be copied once more.
+   */
+  async put(trx: Knex.Transaction, session: BlobSession, source: string): Promise<StoredBlob> {
+    const { hash, size } = await hashFile(source);
+    await trx.raw('select pg_advisory_xact_lock(?, hashtext(?))', [BLOB_LOCK, hash]);
+    const target = this.pathOf(hash);
+    const known = await trx('blobs').where({ hash }).first();
+    if (known && (await exists(target))) return { hash, size };
+    await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
+    const temp = `${target}.${crypto.randomBytes(6).toString('hex')}.tmp`;
+    try {
+      await fs.link(source, temp).catch(() => fs.copyFile(source, temp));
+      await fs.rename(temp, target);
+    } catch (err) {
+      await fs.rm(temp, { force: true });
+      throw err;
+    }
+    if (!known) {
+      await trx('blobs').insert({ hash, size, created_at: new Date() }).onConflict('hash').ignore();
+      session.written.add(hash);
+    }
+    return { hash, size };
+  }
+
+  /** After the session's transaction rolled back: removes the files no committed `blobs` row needs. */
+  async discard(db: Knex, session: BlobSession): Promise<void> {
+    for (const hash of session.written) {
+      await db.transaction(async (trx) => {
+        await trx.raw('select pg_advisory_xact_lock(?, hashtext(?))', [BLOB_LOCK, hash]);
+        if (!(await trx('blobs').where({ hash }).first())) await fs.rm(this.pathOf(hash), { force: true });
+      });
+    }
+    session.written.clear();
+  }
+}
+
+export interface BlobSession {
+  readonly written: Set<string>;
+}
+
+export async function hashFile(file: string, algorithm = 'sha256'): Promise<{ hash: string; size: number }> {
+  const digest = crypto.createHash(algorithm);
+  let size = 0;
+  for await (const chunk of createReadStream(file)) {
+    digest.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { hash: digest.digest('hex'), size };
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.access(file).then(
+    () => true,
+    () => false,
+  );
+}
