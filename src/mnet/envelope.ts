@@ -129,9 +129,8 @@ export function readSignedMessage(root: XmlElement): SignedMessage {
   if (!objectText?.trim()) throw bad('no object');
   const wwwroot = childNamed(root, 'wwwroot')?.text.trim();
   if (!wwwroot) throw bad('no wwwroot');
-  const timestampText = childNamed(root, 'timestamp')?.text ?? '';
-  const timestampMatch = /^\s*(\d{1,15})\s*$/.exec(timestampText);
-  if (!timestampMatch) throw bad('missing or malformed timestamp');
+  const timestamp = parseEnvelopeTimestamp(childNamed(root, 'timestamp')?.text ?? '');
+  if (timestamp === undefined) throw bad('missing or malformed timestamp');
 
   const signedInfo = signatureEl && childNamed(signatureEl, 'SignedInfo');
   const reference = signedInfo && childNamed(signedInfo, 'Reference');
@@ -142,8 +141,14 @@ export function readSignedMessage(root: XmlElement): SignedMessage {
     signature: decodeBase64Lenient(signatureText, FaultCode.BadSignature, 'SignatureValue'),
     digestHex,
     wwwroot,
-    timestamp: Number(timestampMatch[1]),
+    timestamp,
   };
+}
+
+/** A signed envelope's `timestamp` (§3.1): decimal Unix seconds, surrounding whitespace allowed. */
+export function parseEnvelopeTimestamp(text: string): number | undefined {
+  const match = /^\s*(\d{1,15})\s*$/.exec(text);
+  return match ? Number(match[1]) : undefined;
 }
 
 /**
@@ -264,7 +269,7 @@ export interface DecryptionKey {
 }
 
 /** How many plaintext bytes to decrypt when testing a candidate key; the root tag sits at byte 48. */
-const PREFIX_BYTES = 256;
+export const ENVELOPE_KEY_PROBE_BYTES = 256;
 /**
  * Optional BOM, whitespace and XML declaration, then a signedMessage start tag (§1.3) — or a methodCall,
  * so an encrypted but unsigned request is opened and refused with 6005 (§4.3 step 4) rather than
@@ -274,24 +279,33 @@ const PREFIX_BYTES = 256;
 const PLAINTEXT_START = /^(?:\xef\xbb\xbf)?[ \t\r\n]*(?:<\?xml[^>]*\?>[ \t\r\n]*)?<(?:signedMessage|methodCall)[ \t\r\n>]/;
 
 /**
- * Opens an encrypted envelope with the first fitting key (§4.3): current key first, then the history,
- * newest first; the caller decides what a match on an old key means (7025 on a server, nothing on a
- * client). With implicit rejection a bad padding yields a pseudo-random RC4 key instead of an error, so a
- * key "fits" only if its RC4 output starts like a signedMessage (or methodCall) document; a padding
- * failure therefore never ends the loop early and costs the same as a wrong key. Returns null when no
- * key fits (→ 7023).
+ * Finds which of our keys opens an envelope (§4.3): current key first, then the history, newest first;
+ * the caller decides what a match on an old key means (7025 on a server, nothing on a client). With
+ * implicit rejection a bad padding yields a pseudo-random RC4 key instead of an error, so a key "fits"
+ * only if its RC4 output starts like a signedMessage (or methodCall) document; a padding failure therefore
+ * never ends the loop early and costs the same as a wrong key. Needs only the first
+ * ENVELOPE_KEY_PROBE_BYTES of the ciphertext, so a streaming reader can call it before decrypting the
+ * rest. Returns null when no key fits (→ 7023).
  */
+export function findEnvelopeKey(
+  encryptedKey: Buffer,
+  dataPrefix: Buffer,
+  keys: readonly DecryptionKey[],
+): { rc4Key: Buffer; keyIndex: number } | null {
+  const prefix = dataPrefix.subarray(0, ENVELOPE_KEY_PROBE_BYTES);
+  for (let keyIndex = 0; keyIndex < keys.length; keyIndex++) {
+    const { privateKey, rejectionSecret } = keys[keyIndex]!;
+    const rc4Key = rsaDecryptPkcs1Implicit(privateKey, encryptedKey, rejectionSecret);
+    if (PLAINTEXT_START.test(rc4(rc4Key, prefix).toString('latin1'))) return { rc4Key, keyIndex };
+  }
+  return null;
+}
+
+/** Opens an encrypted envelope with the first fitting key (findEnvelopeKey); null when none fits (→ 7023). */
 export function decryptEnvelope(
   msg: EncryptedMessage,
   keys: readonly DecryptionKey[],
 ): { plaintext: Buffer; keyIndex: number } | null {
-  const prefix = msg.data.subarray(0, PREFIX_BYTES);
-  for (let keyIndex = 0; keyIndex < keys.length; keyIndex++) {
-    const { privateKey, rejectionSecret } = keys[keyIndex]!;
-    const rc4Key = rsaDecryptPkcs1Implicit(privateKey, msg.encryptedKey, rejectionSecret);
-    if (PLAINTEXT_START.test(rc4(rc4Key, prefix).toString('latin1'))) {
-      return { plaintext: rc4(rc4Key, msg.data), keyIndex };
-    }
-  }
-  return null;
+  const found = findEnvelopeKey(msg.encryptedKey, msg.data, keys);
+  return found && { plaintext: rc4(found.rc4Key, msg.data), keyIndex: found.keyIndex };
 }

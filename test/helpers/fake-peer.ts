@@ -1,6 +1,8 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { generateKeyPair, parseCertificate } from '../../src/mnet/certificate.js';
 import { decodeMethodCall, encodeFault, encodeResponse, type XmlRpcValue } from '../../src/mnet/codec.js';
 import {
@@ -13,13 +15,25 @@ import {
 import { deriveRejectionSecret } from '../../src/mnet/rsa.js';
 import { parseXml } from '../../src/mnet/xml.js';
 import { signedMessageWithKey } from './sign.js';
+import { streamFileResponse } from './stream-envelope.js';
 
 /**
  * A stand-in for a remote Moodle site in tests: a real HTTP server on loopback at Moodle's endpoint path,
  * with its own key pair and key history, that answers the way Moodle's server does (§4.3: a request
  * encrypted to an old key gets 7025 signed with that old key; plain keyswap answers the certificate).
  */
-export type FakeHandler = (params: XmlRpcValue[], caller: string) => XmlRpcValue | Promise<XmlRpcValue>;
+export type FakeHandler = (params: XmlRpcValue[], caller: string) => XmlRpcValue | FakeFileResult | Promise<XmlRpcValue | FakeFileResult>;
+
+/**
+ * A handler result answered as a `<string>` holding base64 of the file at `path`, streamed (signed and
+ * encrypted on the fly, stream-envelope.ts), so a test or bench can send a file of any size.
+ */
+export class FakeFileResult {
+  constructor(
+    readonly path: string,
+    readonly options: { corruptSignature?: boolean } = {},
+  ) {}
+}
 
 export class FakeFault extends Error {
   constructor(
@@ -45,8 +59,13 @@ export class FakePeer {
   readonly trusted = new Map<string, string>();
   /** Seconds added to our clock when signing (to test the client's drift check). */
   clockSkewSeconds = 0;
-  /** Replaces the whole HTTP answer when set (to test transport errors). */
-  rawAnswer: ((body: Buffer) => { status: number; body: string | Buffer; delayMs?: number }) | undefined;
+  /**
+   * Replaces the whole HTTP answer when set (to test transport errors): after `delayMs`, the body in one
+   * write, or in `pieces` writes `pieceDelayMs` apart (a slow peer that keeps sending).
+   */
+  rawAnswer:
+    | ((body: Buffer) => { status: number; body: string | Buffer; delayMs?: number; pieces?: number; pieceDelayMs?: number })
+    | undefined;
 
   private constructor(
     readonly wwwroot: string,
@@ -112,13 +131,27 @@ export class FakePeer {
     if (this.rawAnswer) {
       const answer = this.rawAnswer(body);
       if (answer.delayMs) await new Promise((r) => setTimeout(r, answer.delayMs));
-      res.writeHead(answer.status, { 'Content-Type': 'text/xml' }).end(answer.body);
+      res.writeHead(answer.status, { 'Content-Type': 'text/xml' });
+      const bytes = Buffer.from(answer.body);
+      const pieces = answer.pieces ?? 1;
+      for (let i = 0; i < pieces - 1; i++) {
+        res.write(bytes.subarray(Math.floor((bytes.length * i) / pieces), Math.floor((bytes.length * (i + 1)) / pieces)));
+        await new Promise((r) => setTimeout(r, answer.pieceDelayMs ?? 0));
+      }
+      res.end(bytes.subarray(Math.floor((bytes.length * (pieces - 1)) / pieces)));
       return;
     }
-    res.writeHead(200, { 'Content-Type': 'text/xml; charset=utf-8' }).end(await this.answer(body));
+    const answer = await this.answer(body);
+    res.writeHead(200, { 'Content-Type': 'text/xml; charset=utf-8' });
+    if (Buffer.isBuffer(answer)) {
+      res.end(answer);
+      return;
+    }
+    // A streamed answer (chunked, no Content-Length), with backpressure; a client that hangs up ends it.
+    await pipeline(Readable.from(answer), res).catch(() => undefined);
   }
 
-  private async answer(body: Buffer): Promise<Buffer> {
+  private async answer(body: Buffer): Promise<Buffer | AsyncIterable<Buffer>> {
     const root = parseXml(body, 6001);
     if (root.name === 'methodCall') {
       const call = decodeMethodCall(root);
@@ -150,7 +183,19 @@ export class FakePeer {
     const handler = this.handlers.get(call.methodName);
     if (!handler) return reply(encodeFault(7012, 'Unable to locate function, or function prohibited for RPC.'), 0);
     try {
-      return reply(encodeResponse(await handler(call.params, envelope.wwwroot)), 0);
+      const result = await handler(call.params, envelope.wwwroot);
+      if (result instanceof FakeFileResult) {
+        return streamFileResponse({
+          filePath: result.path,
+          signingKey: this.keys[0]!.privateKey,
+          wwwroot: this.wwwroot,
+          timestamp: Math.floor(Date.now() / 1000) + this.clockSkewSeconds,
+          publicKeyUrl: `${this.wwwroot}/mnet/publickey.php`,
+          recipientKey: parseCertificate(callerPem).publicKey,
+          corruptSignature: result.options.corruptSignature,
+        });
+      }
+      return reply(encodeResponse(result), 0);
     } catch (err) {
       if (err instanceof FakeFault) return reply(encodeFault(err.code, err.message), 0);
       throw err;

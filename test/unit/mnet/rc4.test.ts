@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { rc4 } from '../../../src/mnet/rc4.js';
+import { Rc4, rc4 } from '../../../src/mnet/rc4.js';
 
 const hex = (h: string) => Buffer.from(h.replace(/\s+/g, ''), 'hex');
 
@@ -47,5 +47,43 @@ describe('rc4', () => {
   it('refuses keys RC4 does not define', () => {
     expect(() => rc4(Buffer.alloc(0), Buffer.from('x'))).toThrow(RangeError);
     expect(() => rc4(Buffer.alloc(257, 1), Buffer.from('x'))).toThrow(RangeError);
+  });
+
+  describe('Rc4 (streaming)', () => {
+    it.each([
+      { key: '0102030405', offset: 0, stream: 'b2 39 63 05 f0 3d c0 27 cc c3 52 4a 0a 11 18 a8' },
+      { key: '0102030405060708090a0b0c0d0e0f10', offset: 4096, stream: 'a3 6a 4c 30 1a e8 ac 13 61 0c cb c1 22 56 ca cc' },
+    ])('continues the keystream of key $key across pieces, up to offset $offset', ({ key, offset, stream }) => {
+      const expected = hex(stream);
+      const cipher = new Rc4(hex(key));
+      const zeros = Buffer.alloc(offset + expected.length);
+      // Pieces of 1, 2, 3, … bytes.
+      const pieces: Buffer[] = [];
+      for (let at = 0, size = 1; at < zeros.length; at += size, size++) pieces.push(cipher.update(zeros.subarray(at, at + size)));
+      expect(Buffer.concat(pieces).subarray(offset).toString('hex')).toBe(expected.toString('hex'));
+    });
+
+    it('gives the one-shot result in any pieces, in place or into a given buffer', () => {
+      const key = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
+      const data = Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 31) & 0xff));
+      const whole = rc4(key, data);
+      for (const size of [1, 7, 4096, 65536]) {
+        const cipher = new Rc4(key);
+        const inPlace = Buffer.from(data);
+        for (let at = 0; at < data.length; at += size) cipher.update(inPlace.subarray(at, at + size), inPlace.subarray(at, at + size));
+        expect(inPlace.equals(whole)).toBe(true);
+      }
+      const out = Buffer.alloc(data.length + 10, 0xee);
+      const result = new Rc4(key).update(data, out);
+      expect(result.length).toBe(data.length);
+      expect(result.equals(whole)).toBe(true);
+      expect(out[data.length]).toBe(0xee);
+      expect(() => new Rc4(key).update(data, Buffer.alloc(10))).toThrow(RangeError);
+    });
+
+    it('refuses keys RC4 does not define', () => {
+      expect(() => new Rc4(Buffer.alloc(0))).toThrow(RangeError);
+      expect(() => new Rc4(Buffer.alloc(257, 1))).toThrow(RangeError);
+    });
   });
 });
