@@ -1,4 +1,5 @@
 import path from 'node:path';
+import cron from 'node-cron';
 import { FaultCode, MnetFault } from './errors.js';
 
 /**
@@ -40,6 +41,30 @@ export interface MnetConfig {
   subject: CertificateSubjectConfig;
 }
 
+/** Portfolio import knobs (portfolio-import.md §2.5, §7). */
+export interface PortfolioConfig {
+  /** Always answer 'queue' to content intents (portfolio.import.forceQueue). */
+  forceQueue: boolean;
+  /** A "wait" export above this many zip bytes is queued instead (portfolio.import.immediateMaxBytes). */
+  immediateMaxBytes: number;
+  /** Largest zip we fetch (maxZipBytes, §7). */
+  maxZipBytes: number;
+  /** Queue items one cron run takes (portfolio.import.cronBatch). */
+  cronBatch: number;
+  /** Attempts before a queued import is marked failed (portfolio.import.maxAttempts). */
+  maxAttempts: number;
+  /** node-cron expression of the queue run, or '' for none (PORTFOLIO_CRON, default every five minutes). */
+  cronSchedule: string;
+  /** A `processing` claim older than this is taken to belong to a worker that died. */
+  staleClaimSeconds: number;
+  /** LEAP trace level for imports over MNet (Mahara's leapovermnetloglevel, §6.10). */
+  leapLogLevel: number;
+  /** Lower-case extensions a file may have; empty allows every type (Mahara's validfiletypes). */
+  allowedExtensions: readonly string[];
+  /** Name a second `essay.pdf` in `incoming` `essay.1.pdf` instead of storing two of the same name (§5.4). */
+  renameOnCollision: boolean;
+}
+
 export interface Config {
   port: number;
   /** Our public base URL without a trailing slash, as it appears on the wire. */
@@ -56,6 +81,7 @@ export interface Config {
   /** Path prefix of the SchoolTool methods, ending in "/" (SCHOOLTOOL_METHOD_PREFIX, §10). */
   schooltoolMethodPrefix: string;
   mnet: MnetConfig;
+  portfolio: PortfolioConfig;
 }
 
 /** A configuration mistake, reported at start with the setting's name. */
@@ -86,6 +112,23 @@ function boolSetting(env: Env, name: string, fallback: boolean): boolean {
  * A method path prefix: path segments that Moodle's method-name validator accepts (§2.1), each followed
  * by "/" (added when missing); no source defines SchoolTool's, so the default is only ours (§10).
  */
+/** A node-cron expression, or '' / 'off' for no schedule. */
+function cronSetting(env: Env, name: string, fallback: string): string {
+  const raw = env[name]?.trim();
+  if (raw === undefined) return fallback;
+  if (raw === '' || raw.toLowerCase() === 'off') return '';
+  if (!cron.validate(raw)) throw configError(`${name} must be a cron expression such as "*/5 * * * *" or off, got "${raw}"`);
+  return raw;
+}
+
+/** A comma- or space-separated list, lower-cased, leading dots dropped ("pdf, .docx" → pdf, docx). */
+function listSetting(env: Env, name: string): string[] {
+  return (env[name] ?? '')
+    .split(/[\s,]+/)
+    .map((v) => v.trim().toLowerCase().replace(/^\.+/, ''))
+    .filter((v) => v !== '');
+}
+
 function methodPrefixSetting(env: Env, name: string, fallback: string): string {
   const raw = env[name]?.trim();
   if (raw === undefined || raw === '') return fallback;
@@ -142,6 +185,18 @@ export function loadConfig(env: Env = process.env): Config {
     // Moodle's own default is 30 s (rpc_negotiation_timeout); Mahara's 15 s is too short for slow peers.
     ssoConfirmWindowSeconds: intSetting(env, 'SSO_CONFIRM_WINDOW', 30, 5, 300),
     schooltoolMethodPrefix: methodPrefixSetting(env, 'SCHOOLTOOL_METHOD_PREFIX', 'schooltool/mnet.php/'),
+    portfolio: {
+      forceQueue: boolSetting(env, 'PORTFOLIO_FORCE_QUEUE', false),
+      immediateMaxBytes: intSetting(env, 'PORTFOLIO_IMMEDIATE_MAX_BYTES', 32 * 1024 * 1024, 0, 2 ** 40),
+      maxZipBytes: intSetting(env, 'PORTFOLIO_MAX_ZIP_BYTES', 512 * 1024 * 1024, 1024, 2 ** 40),
+      cronBatch: intSetting(env, 'PORTFOLIO_CRON_BATCH', 20, 1, 10000),
+      maxAttempts: intSetting(env, 'PORTFOLIO_MAX_ATTEMPTS', 5, 1, 100),
+      cronSchedule: cronSetting(env, 'PORTFOLIO_CRON', '*/5 * * * *'),
+      staleClaimSeconds: intSetting(env, 'PORTFOLIO_STALE_CLAIM', 3600, 60, 7 * 86400),
+      leapLogLevel: intSetting(env, 'LEAP_OVER_MNET_LOGLEVEL', 0, 0, 2),
+      allowedExtensions: listSetting(env, 'PORTFOLIO_ALLOWED_EXTENSIONS'),
+      renameOnCollision: boolSetting(env, 'PORTFOLIO_RENAME_ON_COLLISION', false),
+    },
     mnet: {
       networking: boolSetting(env, 'MNET_NETWORKING', true),
       debug: boolSetting(env, 'MNET_DEBUG', false),

@@ -1,4 +1,10 @@
+import crypto from 'node:crypto';
+import path from 'node:path';
 import type { Knex } from 'knex';
+import { BlobStore } from './artefacts/blob-store.js';
+import { createFilePlugin } from './artefacts/file/index.js';
+import { leapPlugins } from './artefacts/leap2a/index.js';
+import { PluginRegistry } from './artefacts/registry.js';
 import type { Config } from './config.js';
 import { createDb, dbTargetFor, migrateToLatest } from './db/knex.js';
 import { registerSsoIdpMethods } from './identity/sso-idp-methods.js';
@@ -9,6 +15,8 @@ import { KeyStore } from './mnet/keys.js';
 import { MethodPath, MethodRegistry } from './mnet/methods.js';
 import { MnetServer } from './mnet/server.js';
 import { registerSystemMethods } from './mnet/system.js';
+import { registerPortfolioMethods } from './portfolio/methods.js';
+import type { ImportDeps } from './portfolio/process.js';
 import { registerSchooltoolMethods } from './schooltool/methods.js';
 
 /** Everything the HTTP server and the CLI share, built the same way for both. */
@@ -21,6 +29,9 @@ export interface Services {
   readonly registry: MethodRegistry;
   readonly client: MnetClient;
   readonly mnetServer: MnetServer;
+  readonly plugins: PluginRegistry;
+  /** What portfolio imports need: shared by the RPCs, the cron and the CLI's `queue run`. */
+  readonly imports: ImportDeps;
   close(): Promise<void>;
 }
 
@@ -56,6 +67,21 @@ export async function openServices(config: Config, log: Logger, options: Service
   registerSchooltoolMethods(registry, config.schooltoolMethodPrefix);
   const client = new MnetClient({ db, keys, registry, wwwroot: config.wwwroot, mnet: config.mnet, log, now });
   registerSsoIdpMethods(registry, { client, config });
+  // Plugins are registered here, explicitly (style.md), in Mahara's order: it breaks ties between scores.
+  const plugins = new PluginRegistry();
+  const filePlugin = createFilePlugin({ renameOnCollision: config.portfolio.renameOnCollision });
+  for (const plugin of leapPlugins) plugins.register(plugin.name === filePlugin.name ? filePlugin : plugin);
+  const imports: ImportDeps = {
+    db,
+    client,
+    config,
+    log,
+    now,
+    blobs: new BlobStore(path.join(config.dataDir, 'files')),
+    plugins,
+    workerId: `${process.pid}-${crypto.randomBytes(6).toString('hex')}`,
+  };
+  registerPortfolioMethods(registry, imports);
   const mnetServer = new MnetServer({
     db,
     keys,
@@ -77,6 +103,8 @@ export async function openServices(config: Config, log: Logger, options: Service
     registry,
     client,
     mnetServer,
+    plugins,
+    imports,
     close: async () => {
       if (!options.db) await db.destroy();
     },

@@ -5,6 +5,8 @@ import { listenControlSocket, type ControlSocket } from './cli/control-socket.js
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import { assertSha1SignaturesWork } from './mnet/envelope.js';
+import { scheduleQueueRun, type ScheduledJobs } from './cron/schedule.js';
+import { processIncomingContentQueue } from './portfolio/run-queue.js';
 import { openServices, type ServiceOptions, type Services } from './services.js';
 import { MNET_SERVER_PATH, createWebApp } from './web/app.js';
 
@@ -50,12 +52,13 @@ export async function startService(config: Config, log: Logger, options: StartOp
     log.info('our MNet certificate', { sha1: key.sha1Fingerprint, expires: key.expires.toISOString() });
     const running = services;
     const server = httpServer;
+    const jobs = scheduleQueueRun(config.portfolio.cronSchedule, () => processIncomingContentQueue(running.imports), log);
     let stopping: Promise<void> | undefined;
     return {
       services: running,
       httpServer: server,
       address: { host: address.address, port: address.port },
-      stop: () => (stopping ??= stopAll(server, control, running, log)),
+      stop: () => (stopping ??= stopAll(server, control, jobs, running, log)),
     };
   } catch (err) {
     httpServer?.close();
@@ -78,8 +81,10 @@ async function listen(handler: http.RequestListener, port: number, host: string 
   return server;
 }
 
-async function stopAll(server: http.Server, control: ControlSocket, services: Services, log: Logger): Promise<void> {
-  log.info('shutting down: finishing in-flight requests');
+async function stopAll(server: http.Server, control: ControlSocket, jobs: ScheduledJobs, services: Services, log: Logger): Promise<void> {
+  log.info('shutting down: finishing in-flight requests and the queue run');
+  // An import in progress finishes (or fails and is released) before the database closes.
+  const jobsStopped = jobs.stop();
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   // close() only drops connections idle at that moment; a keep-alive connection whose request finishes
   // later would hold the stop until the client lets go, so keep closing the ones that became idle.
@@ -90,6 +95,7 @@ async function stopAll(server: http.Server, control: ControlSocket, services: Se
   await closed;
   clearInterval(sweeper);
   clearTimeout(timer);
+  await jobsStopped;
   await control.close();
   await services.close();
   log.info('stopped');

@@ -25,9 +25,13 @@ export class BlobStore {
     return path.join(this.root, hash.slice(0, 2), hash.slice(2, 4), hash);
   }
 
-  /** Starts a unit of work whose newly written blobs `discard` can remove after a rollback. */
-  session(): BlobSession {
-    return { written: new Set() };
+  /**
+   * Starts a unit of work whose newly written blobs `discard` can remove after a rollback. With a
+   * `journal` file, every blob is noted there before it is written, so `recover` can still find them if
+   * the process dies before the transaction ends (the caller keeps the journal until the next attempt).
+   */
+  session(journal?: string): BlobSession {
+    return { written: new Set(), journal };
   }
 
   /**
@@ -42,6 +46,7 @@ export class BlobStore {
     const known = await trx('blobs').where({ hash }).first();
     if (known && (await exists(target))) return { hash, size };
     await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
+    if (session.journal) await fs.appendFile(session.journal, `${hash}\n`, { mode: 0o600 });
     const temp = `${target}.${crypto.randomBytes(6).toString('hex')}.tmp`;
     try {
       await fs.link(source, temp).catch(() => fs.copyFile(source, temp));
@@ -59,18 +64,29 @@ export class BlobStore {
 
   /** After the session's transaction rolled back: removes the files no committed `blobs` row needs. */
   async discard(db: Knex, session: BlobSession): Promise<void> {
-    for (const hash of session.written) {
+    await this.removeUnreferenced(db, session.written);
+    session.written.clear();
+  }
+
+  /** After a crash: the same for every blob a dead session's journal names. A missing journal is fine. */
+  async recover(db: Knex, journal: string): Promise<void> {
+    const text = await fs.readFile(journal, 'utf8').catch(() => '');
+    await this.removeUnreferenced(db, new Set(text.split('\n').filter((h) => /^[0-9a-f]{64}$/.test(h))));
+  }
+
+  private async removeUnreferenced(db: Knex, hashes: ReadonlySet<string>): Promise<void> {
+    for (const hash of hashes) {
       await db.transaction(async (trx) => {
         await trx.raw('select pg_advisory_xact_lock(?, hashtext(?))', [BLOB_LOCK, hash]);
         if (!(await trx('blobs').where({ hash }).first())) await fs.rm(this.pathOf(hash), { force: true });
       });
     }
-    session.written.clear();
   }
 }
 
 export interface BlobSession {
   readonly written: Set<string>;
+  readonly journal: string | undefined;
 }
 
 export async function hashFile(file: string, algorithm = 'sha256'): Promise<{ hash: string; size: number }> {

@@ -14,6 +14,7 @@ import { getPeer, listPeers, updatePeerSettings, type Peer } from '../mnet/peers
 import { pairPeers, parseSsoDirection, ssoDirectionOf, updatePeerIdentitySettings, type PeerIdentityChange } from '../identity/peer-settings.js';
 import { findUserByUsername, listUsers, setLoginAllowed } from '../identity/users.js';
 import type { Services } from '../services.js';
+import { QUEUE_USAGE, runQueueCommand } from './queue-commands.js';
 
 export const USAGE = `Usage: npm run cli -- <command>
 
@@ -38,7 +39,7 @@ export const USAGE = `Usage: npm run cli -- <command>
   user list                             local users, with their login state and creating peer
   user allow-login <username>           let a user log in again
   user deny-login <username>            suspend a user's logins
-`;
+${QUEUE_USAGE}`;
 
 type Out = (line: string) => void;
 
@@ -231,9 +232,12 @@ async function dispatch(services: Services, argv: string[], out: Out): Promise<n
       out(`${user.username}: login ${allowed ? 'allowed' : 'denied'}`);
       return 0;
     }
-    default:
+    default: {
+      const handled = await runQueueCommand(services, key, rest, out);
+      if (handled !== undefined) return handled;
       out(group === undefined || group === 'help' ? USAGE.trimEnd() : `unknown command "${argv.join(' ')}"\n\n${USAGE.trimEnd()}`);
       return group === undefined || group === 'help' ? 0 : 1;
+    }
   }
 }
 

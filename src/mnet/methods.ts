@@ -23,6 +23,13 @@ export const MethodPath = {
   updateEnrolments: 'auth/mnet/auth.php/update_enrolments',
   keepaliveServer: 'auth/mnet/auth.php/keepalive_server',
   killChildren: 'auth/mnet/auth.php/kill_children',
+  /** Portfolio transfer (§7.4): Moodle calls the first two on us; we call fetch_file on Moodle. */
+  sendContentIntent: 'portfolio/mahara/lib.php/send_content_intent',
+  sendContentReady: 'portfolio/mahara/lib.php/send_content_ready',
+  fetchFile: 'portfolio/mahara/lib.php/fetch_file',
+  /** The design note's names for the same two calls (portfolio-import.md §1.5). */
+  contentIntent: 'portfolio/content_intent',
+  contentReady: 'portfolio/content_ready',
   /**
    * SchoolTool (§10): function names only. No source defines their paths, so they are registered under
    * the configurable SCHOOLTOOL_METHOD_PREFIX (default `schooltool/mnet.php/`, src/schooltool/methods.ts).

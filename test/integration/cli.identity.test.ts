@@ -42,12 +42,12 @@ describe.each(engines)('CLI identity commands ($name)', (engine) => {
   }
 
   it('peer edit applies several service changes and an application change together, each on the current state', async () => {
-    services.registry.registerService({ name: 'pf', description: 'portfolio', publishedByDefaultTo: ['mahara'], subscribedByDefaultTo: ['mahara'] });
-    // From moodle (pf off by default) to mahara (pf on by default), then switch publishing off only.
-    expect((await run('peer', 'edit', WWWROOT, '--app', 'mahara', '--unpublish', 'pf')).code).toBe(0);
-    expect((await findPeer(testDb.db, WWWROOT))!.services.get('pf')).toEqual({ publish: false, subscribe: true });
-    expect((await run('peer', 'edit', WWWROOT, '--publish', 'pf', '--unsubscribe', 'pf', '--app', 'moodle')).code).toBe(0);
+    // The real pf service: on by default for Moodle peers, off for Mahara ones. From moodle to mahara,
+    // then switch publishing on only.
+    expect((await run('peer', 'edit', WWWROOT, '--app', 'mahara', '--publish', 'pf')).code).toBe(0);
     expect((await findPeer(testDb.db, WWWROOT))!.services.get('pf')).toEqual({ publish: true, subscribe: false });
+    expect((await run('peer', 'edit', WWWROOT, '--unpublish', 'pf', '--subscribe', 'pf', '--app', 'moodle')).code).toBe(0);
+    expect((await findPeer(testDb.db, WWWROOT))!.services.get('pf')).toEqual({ publish: false, subscribe: true });
   });
 
   it('peer edit --pair-with pairs two peers both ways, and none unpairs; peer show names the partner', async () => {

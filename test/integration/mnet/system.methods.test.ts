@@ -25,8 +25,9 @@ import { signedMessageWithKey } from '../../helpers/sign.js';
 const maharaPublicKey = parseCertificate(MAHARA_CERT).publicKey;
 
 /** Methods registered for the tests, by service; `hidden` is published to nobody. */
-const INTENT = 'portfolio/mahara/lib.php/send_content_intent';
-const READY = 'portfolio/mahara/lib.php/send_content_ready';
+// Not real paths: the real portfolio methods are registered by the pf service.
+const INTENT = 'mod/testexport/lib.php/announce_export';
+const READY = 'mod/testexport/lib.php/export_ready';
 // Not a real path: the real user_authorise is registered by the sso_idp service.
 const AUTHORISE = 'auth/test/auth.php/confirm_token';
 const HIDDEN = 'hidden/rpclib.php/secret';
@@ -167,7 +168,7 @@ describe.each(engines)('system methods through MnetServer.handle ($name)', (engi
   describe('system/methodSignature and system/methodHelp (checklist 40)', () => {
     it.each([
       ['a full path', INTENT, INTENT],
-      ['a short function name', 'send_content_ready', READY],
+      ['a short function name', 'export_ready', READY],
       ['a system method', MethodPath.listMethods, null],
     ])('methodSignature of %s returns the Moodle-form struct', async (_case, name, path) => {
       const { value } = await call(MethodPath.methodSignature, [name]);
@@ -183,7 +184,7 @@ describe.each(engines)('system methods through MnetServer.handle ($name)', (engi
 
     it.each([
       ['a full path', AUTHORISE, 'Confirms an SSO token.'],
-      ['a short function name', 'send_content_intent', 'Announces a portfolio export.'],
+      ['a short function name', 'announce_export', 'Announces a portfolio export.'],
     ])('methodHelp of %s returns the help string', async (_case, name, help) => {
       expect((await call(MethodPath.methodHelp, [name])).value).toBe(help);
     });

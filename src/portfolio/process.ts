@@ -1,0 +1,211 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Knex } from 'knex';
+import type { BlobStore } from '../artefacts/blob-store.js';
+import { createImportTrace } from '../artefacts/import-trace.js';
+import type { ImportOutcome, ReturnData } from '../artefacts/plugin.js';
+import type { PluginRegistry } from '../artefacts/registry.js';
+import type { Config } from '../config.js';
+import { FaultCode, MnetFault, toFault } from '../errors.js';
+import { findUserById } from '../identity/users.js';
+import type { Logger } from '../log.js';
+import type { MnetClient } from '../mnet/client.js';
+import { findPeer } from '../mnet/peers.js';
+import { checkZipMagic, DEFAULT_ZIP_LIMITS, extractZip } from './extract-zip.js';
+import { importError, normaliseFormat } from './import-data.js';
+import { importPackage } from './package.js';
+import { finishItem, recordCachedZip, recordProgress, type QueueItem } from './queue.js';
+import { fetchOverHttp } from './transports/http.js';
+import { fetchOverMnet } from './transports/mnet.js';
+
+/** What an import needs; built once by src/services.ts and shared by the RPCs, the cron and the CLI. */
+export interface ImportDeps {
+  readonly db: Knex;
+  readonly client: MnetClient;
+  readonly config: Pick<Config, 'dataDir' | 'wwwroot' | 'portfolio' | 'mnet'>;
+  readonly log: Logger;
+  readonly now: () => Date;
+  readonly blobs: BlobStore;
+  readonly plugins: PluginRegistry;
+  /** Names this process's claims in `import_queue.locked_by`. */
+  readonly workerId: string;
+}
+
+export interface ImportResult {
+  readonly outcome: ImportOutcome;
+  /** Mahara's `?key=value&…` rendering of the return data (§1.3 step 9), `?` when there is none. */
+  readonly querystring: string;
+  readonly warnings: readonly string[];
+}
+
+export interface ImportObserver {
+  /** Bytes of the package fetched so far. */
+  onProgress?(bytes: number): void;
+}
+
+/** A failure no retry can mend (§8 rows 42, 43): the row is marked failed at once. */
+export class PermanentImportError extends MnetFault {}
+
+const MAX_UNPACKED_BYTES = 2 * 1024 ** 3;
+
+/**
+ * One attempt at a claimed queue item (§2.4 step 3): fetch (or reuse the cached zip) → verify size, sha1
+ * and zip magic → extract safely → import in one transaction that also deletes the row and records the
+ * outcome. Nothing is left half-made: on any failure the transaction rolls back, new blobs are removed and
+ * the row (still claimed by us) is the caller's to release. The temporary folder goes either way.
+ */
+export async function runImport(deps: ImportDeps, item: QueueItem, observer: ImportObserver = {}): Promise<ImportResult> {
+  const { db, log } = deps;
+  const user = await findUserById(db, item.userId);
+  if (!user?.loginAllowed) throw new PermanentImportError(FaultCode.Application, 'Import user no longer active');
+  const peer = item.host === null ? undefined : await findPeer(db, item.host);
+  if (item.host !== null && (!peer || !deps.config.mnet.networking)) throw new PermanentImportError(FaultCode.Application, 'Peer no longer available');
+  if (!item.importData || !item.format) throw importError('Queue record has no import data');
+  const importData = item.importData;
+
+  const tempDir = await freshTempDir(deps, item);
+  try {
+    const zipPath = await fetchOrReuseZip(deps, item, tempDir, observer);
+    await checkZipMagic(zipPath);
+    const entries = await extractZip(zipPath, path.join(tempDir, 'extract'), {
+      ...DEFAULT_ZIP_LIMITS,
+      maxTotalBytes: Math.min(importData.totalsize + 1024 * 1024, MAX_UNPACKED_BYTES),
+    });
+    const trace = createImportTrace(log, item.loglevel ?? 0, { queueId: item.id, userId: item.userId, peer: item.host ?? 'local' });
+    const blobSession = deps.blobs.session(path.join(tempDir, BLOB_JOURNAL));
+    let result: ImportResult;
+    try {
+      result = await db.transaction(async (trx) => {
+        await holdClaim(trx, item, deps.workerId);
+        const priorities = await deps.plugins.priorities(trx);
+        const outcome = await importPackage(
+          entries,
+          {
+            format: normaliseFormat(item.format ?? undefined),
+            importData,
+            designNames: importData.designnames === true,
+            skipPersonData: item.host !== null || importData.skippersondata === true,
+          },
+          {
+            trx,
+            user,
+            importId: item.id,
+            peerName: peer?.name ?? null,
+            now: deps.now(),
+            blobs: deps.blobs,
+            blobSession,
+            sitePath: new URL(`${deps.config.wwwroot}/`).pathname,
+            allowedExtensions: deps.config.portfolio.allowedExtensions,
+            trace,
+          },
+          { registry: deps.plugins, priorities },
+        );
+        const querystring = renderQuerystring(outcome.returnData);
+        await finishItem(trx, item, {
+          outcome: 'complete',
+          artefacts: outcome.artefactIds.length,
+          skipped: trace.warnings.length,
+          message: trace.warnings.length > 0 ? trace.warnings.join('\n') : null,
+          querystring,
+          now: deps.now(),
+        });
+        return { outcome, querystring, warnings: [...trace.warnings] };
+      });
+    } catch (err) {
+      await deps.blobs.discard(db, blobSession);
+      throw err;
+    }
+    // Committed: the cached zip has done its job.
+    await fs.rm(cachedZipPath(deps, item), { force: true });
+    log.info('imported a portfolio transfer', { queueId: item.id, userId: item.userId, peer: item.host ?? 'local', artefacts: result.outcome.artefactIds.length });
+    return result;
+  } finally {
+    await fs.rm(tempDir, { recursive: true, force: true });
+  }
+}
+
+/** Lists the blobs an attempt writes, so one cut off by a crash can be cleaned up by the next. */
+const BLOB_JOURNAL = 'blobs.journal';
+
+/**
+ * `import/<id>/` for one attempt (§2.4). What a previous attempt left there means it died mid-import: its
+ * transaction rolled back with it, so the blobs it stored are removed before the folder is.
+ */
+async function freshTempDir(deps: ImportDeps, item: Pick<QueueItem, 'id'>): Promise<string> {
+  const dir = await removeTempDir(deps, item);
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}
+
+export async function removeTempDir(deps: Pick<ImportDeps, 'config' | 'db' | 'blobs'>, item: Pick<QueueItem, 'id'>): Promise<string> {
+  const dir = path.join(deps.config.dataDir, 'import', String(item.id));
+  await deps.blobs.recover(deps.db, path.join(dir, BLOB_JOURNAL));
+  await fs.rm(dir, { recursive: true, force: true });
+  return dir;
+}
+
+/** §2.4 [Ours]: a verified zip from an earlier attempt is used again; Moodle keeps no copy after one fetch. */
+async function fetchOrReuseZip(deps: ImportDeps, item: QueueItem, tempDir: string, observer: ImportObserver): Promise<string> {
+  const cached = cachedZipPath(deps, item);
+  if (item.zipPath === cached && item.zipSha1 && (await exists(cached))) return cached;
+
+  const importData = item.importData!;
+  if (importData.zipfilesize > deps.config.portfolio.maxZipBytes) throw importError('Package too large');
+  const download = path.join(tempDir, 'import.zip');
+  let lastReport = 0;
+  const target = {
+    path: download,
+    maxBytes: importData.zipfilesize,
+    onProgress: (bytes: number) => {
+      observer.onProgress?.(bytes);
+      const now = Date.now();
+      if (now - lastReport < 1000) return;
+      lastReport = now;
+      void recordProgress(deps.db, item.id, deps.workerId, bytes, deps.now()).catch(() => {});
+    },
+  };
+  const fetched =
+    item.transport === 'http' && item.location
+      ? await fetchOverHttp(
+          { location: item.location, peerWwwroot: item.host!, id: item.id, token: item.token, expectedBytes: importData.zipfilesize },
+          target,
+        )
+      : await fetchOverMnet(deps.client, (await findPeer(deps.db, item.host!))!, item.token, target);
+  if (fetched.bytes !== importData.zipfilesize) throw importError("size of received importfile didn't match expected size");
+  if (fetched.sha1 !== importData.zipfilesha1) throw importError("sha1 of received importfile didn't match expected sha1");
+  await fs.mkdir(path.dirname(cached), { recursive: true, mode: 0o700 });
+  await fs.rename(download, cached);
+  await recordCachedZip(deps.db, item.id, cached, fetched.sha1);
+  return cached;
+}
+
+export function cachedZipPath(deps: Pick<ImportDeps, 'config'>, item: Pick<QueueItem, 'id'>): string {
+  return path.join(deps.config.dataDir, 'incoming', `${item.id}.zip`);
+}
+
+/**
+ * The row must still be ours when the import commits: a worker that was thought dead and lost its claim
+ * to another must not import the same package a second time. The row lock also keeps a taker away.
+ */
+async function holdClaim(trx: Knex.Transaction, item: QueueItem, workerId: string): Promise<void> {
+  const row = await trx('import_queue').where({ id: item.id, locked_by: workerId, state: 'processing' }).forUpdate().first('id');
+  if (!row) throw new MnetFault(FaultCode.Internal, `Queue item ${item.id} is no longer claimed by this worker`);
+}
+
+/** §1.3 step 9: '?' then `key=value&` for each pair; the trailing '&' is part of Mahara's format. */
+export function renderQuerystring(data: ReturnData): string {
+  return '?' + data.map(([k, v]) => `${k}=${v}&`).join('');
+}
+
+/** The text recorded for admins, and sent to the peer on the immediate path. */
+export function failureMessage(err: unknown): string {
+  const fault = toFault(err);
+  return fault.expose ? fault.message : 'Internal error';
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.access(file).then(
+    () => true,
+    () => false,
+  );
+}

@@ -1,0 +1,64 @@
+import fs from 'node:fs/promises';
+import { toFault } from '../errors.js';
+import { cachedZipPath, failureMessage, PermanentImportError, removeTempDir, runImport, type ImportDeps } from './process.js';
+import { claimNextItem, recordFailure, takeExpiredItems, writeHistory, type QueueItem } from './queue.js';
+
+export interface QueueRunSummary {
+  expired: number;
+  imported: number;
+  /** Failed this run and queued again with backoff. */
+  retrying: number;
+  /** Failed for good this run (too many attempts, or a permanent reason). */
+  failed: number;
+}
+
+export interface QueueRunEvents {
+  /** A claimed item starts (for the CLI's progress bar). */
+  onStart?(item: QueueItem): void;
+  onProgress?(item: QueueItem, bytes: number): void;
+  onFinish?(item: QueueItem, outcome: 'imported' | 'retrying' | 'failed', message?: string): void;
+}
+
+/**
+ * `process_incoming_content_queue` (Mahara's import_process_queue, portfolio-import.md §2.4): expired rows
+ * go first, then up to cronBatch due rows are claimed one at a time (SKIP LOCKED) and imported. A failure is
+ * recorded on its row and never stops the run.
+ */
+export async function processIncomingContentQueue(deps: ImportDeps, events: QueueRunEvents = {}): Promise<QueueRunSummary> {
+  const summary: QueueRunSummary = { expired: 0, imported: 0, retrying: 0, failed: 0 };
+  const { portfolio } = deps.config;
+  for (const item of await takeExpiredItems(deps.db, deps.now(), portfolio.staleClaimSeconds)) {
+    summary.expired++;
+    await fs.rm(cachedZipPath(deps, item), { force: true });
+    await removeTempDir(deps, item);
+    // A row already marked failed was recorded then; expiry only removes it.
+    if (item.state !== 'failed') await writeHistory(deps.db, item, { outcome: 'expired', message: 'Expired before it was imported', now: deps.now() });
+    deps.log.debug('deleting expired import record', { queueId: item.id });
+  }
+  for (let n = 0; n < portfolio.cronBatch; n++) {
+    const item = await claimNextItem(deps.db, deps.workerId, deps.now(), portfolio.staleClaimSeconds);
+    if (!item) break;
+    events.onStart?.(item);
+    try {
+      await runImport(deps, item, { onProgress: (bytes) => events.onProgress?.(item, bytes) });
+      summary.imported++;
+      events.onFinish?.(item, 'imported');
+    } catch (err) {
+      const message = failureMessage(err);
+      const state = await recordFailure(deps.db, item, {
+        message,
+        permanent: err instanceof PermanentImportError,
+        maxAttempts: portfolio.maxAttempts,
+        now: deps.now(),
+        workerId: deps.workerId,
+      });
+      if (state === 'failed') {
+        summary.failed++;
+        await writeHistory(deps.db, item, { outcome: 'failed', message, now: deps.now() });
+      } else summary.retrying++;
+      deps.log.warn('a portfolio import failed', { queueId: item.id, userId: item.userId, peer: item.host ?? 'local', attempt: item.attempts, state, error: toFault(err) });
+      events.onFinish?.(item, state === 'failed' ? 'failed' : 'retrying', message);
+    }
+  }
+  return summary;
+}
