@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { findOrCreateRemoteUser } from '../../src/identity/remote-users.js';
 import { updatePeerIdentitySettings } from '../../src/identity/peer-settings.js';
@@ -11,6 +12,7 @@ import { engines } from '../helpers/db.js';
 import { FakePeer } from '../helpers/fake-peer.js';
 import { fixtureZip, importDataFor, MoodleExports } from '../helpers/moodle-exports.js';
 import { callUsAs, startServiceOn, type ServiceUnderTest } from '../helpers/service-under-test.js';
+import { buildZip } from '../helpers/zip-writer.js';
 
 /**
  * "Export to portfolio" end to end (portfolio-import.md §0, §10 items 1–32): our whole service on loopback,
@@ -154,6 +156,49 @@ describe.each(engines)('portfolio export from Moodle ($name)', (engine) => {
     expect(await processIncomingContentQueue(running.services.imports)).toMatchObject({ imported: 1 });
     expect(await artefactsOf('file')).toHaveLength(1);
     expect(await artefactsOf('image')).toHaveLength(1);
+  });
+
+  it('the design note\'s package: manifest.txt routes FILE and LEAP lines, fetched by HTTP GET from the given location', async () => {
+    await clearArtefacts();
+    const notes = 'Field notes, week 3';
+    const leap = `<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns:leap2="http://terms.leapspecs.org/">
+  <id>urn:test:feed</id><title>Design export</title><leap2:version>http://www.leapspecs.org/2010-07/2A/</leap2:version>
+  <author><name>Amelia Hart</name></author>
+  <entry><id>urn:test:post1</id><title>Reflection</title><content type="text">What I learned.</content><rdf:type rdf:resource="leap2:entry"/></entry>
+</feed>`;
+    const md5 = (text: string) => crypto.createHash('md5').update(text).digest('hex');
+    const manifest = `${md5(notes)}:FILE:notes: week 3.txt\n${md5(leap)}:LEAP:leap2a.xml\n`;
+    const zip = buildZip([
+      { name: 'manifest.txt', data: manifest },
+      { name: 'notes: week 3.txt', data: notes },
+      { name: 'leap2a.xml', data: leap },
+    ]);
+    moodle.downloads.set('/portfolio/export.php', zip);
+    const intent = await value(MethodPath.contentIntent, ['amelia']);
+    const location = `${moodle.wwwroot}/portfolio/export.php`;
+    const ready = await value(MethodPath.contentReady, [intent.id as number, 'amelia', 'leap2a', await importDataFor(zip), '', location]);
+    expect(ready).toEqual({ status: true, type: 'queued' });
+    expect(await processIncomingContentQueue(running.services.imports)).toMatchObject({ imported: 1 });
+    expect(moodle.downloadRequests).toEqual([`/portfolio/export.php?id=${intent.id}&token=${intent.token}`]);
+    expect(exports.fetches).toEqual([]);
+    const [incoming] = await artefactsOf('folder');
+    expect(await db()('artefacts').where({ parent: incoming.id }).select('title')).toEqual([{ title: 'notes: week 3.txt' }]);
+    expect((await artefactsOf('blogpost')).map((p) => p.title)).toEqual(['Reflection']);
+  });
+
+  it('a Moodle file export holding a student\'s own manifest.txt imports it as an ordinary file (§4.3)', async () => {
+    await clearArtefacts();
+    const zip = buildZip([
+      { name: 'manifest.txt', data: 'deadbeef:FILE:nothing-to-see.txt\n' },
+      { name: 'essay.txt', data: 'My essay' },
+    ]);
+    const token = (await value(MethodPath.sendContentIntent, ['amelia'])).token as string;
+    exports.offer(token, zip);
+    const ready = await value(MethodPath.sendContentReady, [token, 'amelia', 'file', await importDataFor(zip), '1']);
+    expect(ready.type).toBe('complete');
+    const [incoming] = await artefactsOf('folder');
+    expect((await db()('artefacts').where({ parent: incoming.id }).orderBy('title')).map((a) => a.title)).toEqual(['essay.txt', 'manifest.txt']);
   });
 
   it('content_intent on the design names says "no" when importing is off; the real name faults', async () => {

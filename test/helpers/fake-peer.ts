@@ -57,6 +57,9 @@ export class FakePeer {
   readonly handlers = new Map<string, FakeHandler>();
   /** Certificates of the sites allowed to call us, by wwwroot (Moodle's mnet_host.public_key). */
   readonly trusted = new Map<string, string>();
+  /** Files served to plain GETs by path (the design note's HTTP transport), and the URLs asked for. */
+  readonly downloads = new Map<string, Buffer>();
+  readonly downloadRequests: string[] = [];
   /** Seconds added to our clock when signing (to test the client's drift check). */
   clockSkewSeconds = 0;
   /**
@@ -124,6 +127,12 @@ export class FakePeer {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks);
+    const download = req.method === 'GET' ? this.downloads.get(new URL(req.url!, this.wwwroot).pathname) : undefined;
+    if (download) {
+      this.downloadRequests.push(req.url!);
+      res.writeHead(200, { 'Content-Type': 'application/zip', 'Content-Length': download.length }).end(download);
+      return;
+    }
     if (req.url !== MOODLE_SERVER_PATH || req.method !== 'POST') {
       res.writeHead(404).end();
       return;
