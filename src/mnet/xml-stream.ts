@@ -1,4 +1,8 @@
 import { MnetFault } from '../errors.js';
+import { CdataScanner } from './xml-cdata.js';
+import { XmlElementStack } from './xml-element-stack.js';
+import { parseXmlTag } from './xml-tag.js';
+import { DQUOTE, MAX_ENTITY, SQUOTE, resolveEntity } from './xml-syntax.js';
 
 /**
  * A small, strict, streaming XML tokenizer for the few documents whose text is too big for parseXml's tree
@@ -16,6 +20,10 @@ import { MnetFault } from '../errors.js';
  * understood; end tags must match; one root element; no text but whitespace outside it. Limits: element
  * depth and count, markup size, and the text directly inside each element, except in elements the handler asks
  * to stream. Every failure is an MnetFault with the caller's code.
+ *
+ * This file turns bytes into tags, text and entities; a tag's own text is parsed in xml-tag.ts, CDATA
+ * sections are scanned in xml-cdata.ts, and the rules about elements (matching, one root, limits) are kept
+ * in xml-element-stack.ts.
  */
 
 export interface XmlStreamHandler {
@@ -64,30 +72,13 @@ const LT = 0x3c;
 const GT = 0x3e;
 const AMP = 0x26;
 const SEMI = 0x3b;
-const SLASH = 0x2f;
 const QUESTION = 0x3f;
 const BANG = 0x21;
 const DASH = 0x2d;
-const RBRACKET = 0x5d;
-const EQ = 0x3d;
-const DQUOTE = 0x22;
-const SQUOTE = 0x27;
 
 const BOM = [0xef, 0xbb, 0xbf];
 const CDATA_OPEN = Buffer.from('![CDATA[', 'latin1');
 const COMMENT_OPEN = Buffer.from('!--', 'latin1');
-const CDATA_CLOSE = Buffer.from(']]>', 'latin1');
-/** `&name;` and `&#x10FFFF;` fit; anything longer is not an entity we know. */
-const MAX_ENTITY = 10;
-const PREDEFINED: Readonly<Record<string, string>> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
-
-const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d;
-/** ASCII name characters plus any non-ASCII byte (UTF-8 names; nothing here needs their fine print). */
-const isNameStart = (c: number) => (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x5f || c === 0x3a || c >= 0x80;
-const isNameChar = (c: number) => isNameStart(c) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2e;
-/** XML 1.0 Char production. */
-const isXmlChar = (cp: number) =>
-  cp === 0x9 || cp === 0xa || cp === 0xd || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
 
 export class XmlStreamTokenizer {
   private readonly limits: XmlStreamLimits;
@@ -95,24 +86,25 @@ export class XmlStreamTokenizer {
   /** Bytes of the current markup or entity (after its `<` or `&`), growing as pieces arrive. */
   private acc = Buffer.allocUnsafe(256);
   private accLength = 0;
-  /** TAG: the quote an attribute value is open with, or 0. COMMENT: `-` seen just before. CDATA: `]` withheld. */
+  /** TAG: the quote an attribute value is open with, or 0. COMMENT: `-` seen just before. PI: `?` seen just before. */
   private quote = 0;
-  /** Per open element: its name, whether the handler streams its text, and how much text it had so far. */
-  private readonly stack: string[] = [];
-  private readonly streaming: boolean[] = [];
-  private readonly textBytes: number[] = [];
-  private elements = 0;
-  private rootSeen = false;
+  private readonly elements: XmlElementStack;
+  private readonly cdata: CdataScanner;
   /** How much of a leading byte order mark has been seen; 3 once past it (or sure there is none). */
   private bom = 0;
   private ended = false;
+  /** Bound, as the tag parser and the element stack throw it too. */
+  private readonly fail = (reason: string): MnetFault =>
+    new MnetFault(this.faultCode, `Payload is not a valid XML document: ${reason}`);
 
   constructor(
-    private readonly handler: XmlStreamHandler,
+    handler: XmlStreamHandler,
     private readonly faultCode: number,
     limits: Partial<XmlStreamLimits> = {},
   ) {
     this.limits = { ...DEFAULT_XML_STREAM_LIMITS, ...limits };
+    this.elements = new XmlElementStack(handler, this.limits, this.fail);
+    this.cdata = new CdataScanner((text) => this.elements.text(text));
   }
 
   write(chunk: Buffer): void {
@@ -144,7 +136,7 @@ export class XmlStreamTokenizer {
             if (lt < 0) lt = n;
           }
           const stop = lt < amp ? lt : amp;
-          if (stop > pos) this.text(chunk.subarray(pos, stop));
+          if (stop > pos) this.elements.text(chunk.subarray(pos, stop));
           pos = stop;
           if (pos < n) {
             this.state = chunk[pos] === LT ? MARKUP : ENTITY;
@@ -160,14 +152,21 @@ export class XmlStreamTokenizer {
           pos = this.tag(chunk, pos);
           break;
         case COMMENT:
-          pos = this.comment(chunk, pos);
+          pos = this.skipMarkup(chunk, pos, DASH, 2, 'comment');
           break;
         case PI:
-          pos = this.pi(chunk, pos);
+          // Processing instructions (the XML declaration among them) are skipped, like parseXml (sax) does.
+          pos = this.skipMarkup(chunk, pos, QUESTION, 1, 'processing instruction');
           break;
-        case CDATA:
-          pos = this.cdata(chunk, pos);
+        case CDATA: {
+          const end = this.cdata.scan(chunk, pos);
+          if (end < 0) pos = n;
+          else {
+            this.state = TEXT;
+            pos = end;
+          }
           break;
+        }
         case ENTITY:
           pos = this.entity(chunk, pos);
           break;
@@ -180,12 +179,7 @@ export class XmlStreamTokenizer {
     if (this.ended) return;
     this.ended = true;
     if (this.state !== TEXT) throw this.fail('unexpected end inside markup');
-    if (this.stack.length > 0) throw this.fail(`unclosed <${this.stack[this.stack.length - 1]}>`);
-    if (!this.rootSeen) throw this.fail('no root element');
-  }
-
-  private fail(reason: string): MnetFault {
-    return new MnetFault(this.faultCode, `Payload is not a valid XML document: ${reason}`);
+    this.elements.end();
   }
 
   private append(chunk: Buffer, from: number, to: number): void {
@@ -198,20 +192,6 @@ export class XmlStreamTokenizer {
     }
     chunk.copy(this.acc, this.accLength, from, to);
     this.accLength = length;
-  }
-
-  private text(text: Buffer): void {
-    if (this.stack.length === 0) {
-      // Outside the root only whitespace (layout) is allowed.
-      for (let i = 0; i < text.length; i++) if (!isSpace(text[i]!)) throw this.fail('text outside the root element');
-      return;
-    }
-    const top = this.stack.length - 1;
-    const length = (this.textBytes[top] = this.textBytes[top]! + text.length);
-    if (length > this.limits.maxTextBytes && !this.streaming[top]) {
-      throw this.fail(`text longer than ${this.limits.maxTextBytes} bytes in <${this.stack[this.stack.length - 1]}>`);
-    }
-    this.handler.onText(text);
   }
 
   /** After `<`: collects just enough to tell a tag from `<!--`, `<![CDATA[`, `<?` or a refused `<!`. */
@@ -241,9 +221,8 @@ export class XmlStreamTokenizer {
         return pos;
       }
       if (seen.equals(CDATA_OPEN)) {
-        if (this.stack.length === 0) throw this.fail('CDATA outside the root element');
+        if (this.elements.depth === 0) throw this.fail('CDATA outside the root element');
         this.state = CDATA;
-        this.quote = 0;
         this.accLength = 0;
         return pos;
       }
@@ -271,80 +250,29 @@ export class XmlStreamTokenizer {
     this.append(chunk, pos, i);
     if (i === n) return n;
     this.state = TEXT;
-    this.processTag(this.acc.subarray(0, this.accLength));
+    const parsed = parseXmlTag(this.acc.subarray(0, this.accLength), this.fail);
+    if (parsed.end) this.elements.close(parsed.name);
+    else this.elements.open(parsed.name, parsed.attrs, parsed.selfClosing);
     return i + 1;
   }
 
-  private comment(chunk: Buffer, pos: number): number {
-    // `quote` counts the `-` just before; the comment ends at `-->`. Its text is dropped, only counted.
+  /**
+   * A comment or processing instruction, dropped but counted: it ends at the first `>` after `needed`
+   * `closer` bytes in a row (`-->`, `?>`); `quote` carries the run between pieces.
+   */
+  private skipMarkup(chunk: Buffer, pos: number, closer: number, needed: number, what: string): number {
     const n = chunk.length;
-    let dashes = this.quote;
+    let run = this.quote;
     for (let i = pos; i < n; i++) {
       const c = chunk[i]!;
-      if (c === GT && dashes >= 2) {
+      if (c === GT && run >= needed) {
         this.state = TEXT;
         return i + 1;
       }
-      dashes = c === DASH ? dashes + 1 : 0;
-      if (++this.accLength > this.limits.maxMarkupBytes) throw this.fail(`comment longer than ${this.limits.maxMarkupBytes} bytes`);
+      run = c === closer ? run + 1 : 0;
+      if (++this.accLength > this.limits.maxMarkupBytes) throw this.fail(`${what} longer than ${this.limits.maxMarkupBytes} bytes`);
     }
-    this.quote = dashes;
-    return n;
-  }
-
-  private pi(chunk: Buffer, pos: number): number {
-    // Processing instructions (the XML declaration among them) are skipped, like parseXml (sax) does.
-    const n = chunk.length;
-    let question = this.quote;
-    for (let i = pos; i < n; i++) {
-      const c = chunk[i]!;
-      if (c === GT && question) {
-        this.state = TEXT;
-        return i + 1;
-      }
-      question = c === QUESTION ? 1 : 0;
-      if (++this.accLength > this.limits.maxMarkupBytes) throw this.fail(`processing instruction longer than ${this.limits.maxMarkupBytes} bytes`);
-    }
-    this.quote = question;
-    return n;
-  }
-
-  private cdata(chunk: Buffer, pos: number): number {
-    // `quote` holds how many `]` (0..2) at the end of the previous piece were withheld: they may start `]]>`.
-    const n = chunk.length;
-    while (this.quote > 0 && pos < n) {
-      const c = chunk[pos]!;
-      if (c === GT && this.quote === 2) {
-        this.quote = 0;
-        this.state = TEXT;
-        return pos + 1;
-      }
-      if (c === RBRACKET && this.quote < 2) {
-        this.quote++;
-        pos++;
-        continue;
-      }
-      // Not the end after all: the withheld brackets were text (a third `]` shifts the window by one).
-      const give = c === RBRACKET ? 1 : this.quote;
-      this.text(CDATA_CLOSE.subarray(0, give)); // `]`, or `]]`
-      this.quote -= give;
-      if (c === RBRACKET) {
-        this.quote++;
-        pos++;
-      }
-    }
-    if (pos >= n) return n;
-    const close = chunk.indexOf(CDATA_CLOSE, pos);
-    if (close >= 0) {
-      if (close > pos) this.text(chunk.subarray(pos, close));
-      this.state = TEXT;
-      return close + 3;
-    }
-    // Withhold a trailing `]` or `]]`.
-    let keep = 0;
-    while (keep < 2 && n - 1 - keep >= pos && chunk[n - 1 - keep] === RBRACKET) keep++;
-    if (n - keep > pos) this.text(chunk.subarray(pos, n - keep));
-    this.quote = keep;
+    this.quote = run;
     return n;
   }
 
@@ -359,93 +287,8 @@ export class XmlStreamTokenizer {
     }
     this.append(chunk, pos, pos + semi);
     this.state = TEXT;
-    this.text(Buffer.from(this.resolveEntity(this.acc.toString('latin1', 0, this.accLength)), 'utf8'));
+    const name = this.acc.toString('latin1', 0, this.accLength);
+    this.elements.text(Buffer.from(resolveEntity(name, this.fail), 'utf8'));
     return pos + semi + 1;
-  }
-
-  private resolveEntity(name: string): string {
-    const predefined = PREDEFINED[name];
-    if (predefined !== undefined && Object.prototype.hasOwnProperty.call(PREDEFINED, name)) return predefined;
-    const m = /^#(?:x([0-9a-fA-F]{1,6})|([0-9]{1,7}))$/.exec(name);
-    const cp = m ? (m[1] !== undefined ? parseInt(m[1], 16) : Number(m[2])) : NaN;
-    if (!m || !isXmlChar(cp)) throw this.fail(`unknown entity &${name.slice(0, MAX_ENTITY)};`);
-    return String.fromCodePoint(cp);
-  }
-
-  /** `tag` is what stood between `<` and `>`. */
-  private processTag(tag: Buffer): void {
-    if (tag[0] === SLASH) {
-      let end = tag.length;
-      while (end > 1 && isSpace(tag[end - 1]!)) end--;
-      const name = tag.toString('utf8', 1, end);
-      const open = this.stack.pop();
-      if (open === undefined) throw this.fail(`</${name}> without a start tag`);
-      if (open !== name) throw this.fail(`</${name}> closes <${open}>`);
-      this.streaming.pop();
-      this.textBytes.pop();
-      this.handler.onClose(name);
-      return;
-    }
-    const nameEnd = this.readName(tag, 0);
-    const name = tag.toString('utf8', 0, nameEnd);
-    const attrs: Record<string, string> = Object.create(null) as Record<string, string>;
-    let i = nameEnd;
-    let selfClosing = false;
-    for (;;) {
-      const before = i;
-      while (i < tag.length && isSpace(tag[i]!)) i++;
-      if (i === tag.length) break;
-      if (tag[i] === SLASH) {
-        if (i !== tag.length - 1) throw this.fail(`stray / in <${name}>`);
-        selfClosing = true;
-        break;
-      }
-      if (i === before) throw this.fail(`no space before an attribute of <${name}>`);
-      const attrEnd = this.readName(tag, i);
-      const attr = tag.toString('utf8', i, attrEnd);
-      i = attrEnd;
-      while (i < tag.length && isSpace(tag[i]!)) i++;
-      if (tag[i] !== EQ) throw this.fail(`attribute ${attr} of <${name}> has no value`);
-      i++;
-      while (i < tag.length && isSpace(tag[i]!)) i++;
-      const quote = tag[i];
-      if (quote !== DQUOTE && quote !== SQUOTE) throw this.fail(`attribute ${attr} of <${name}> is not quoted`);
-      const close = tag.indexOf(quote, i + 1);
-      if (close < 0) throw this.fail(`attribute ${attr} of <${name}> is not closed`);
-      if (Object.prototype.hasOwnProperty.call(attrs, attr)) throw this.fail(`attribute ${attr} repeated in <${name}>`);
-      attrs[attr] = this.attributeValue(tag.toString('utf8', i + 1, close));
-      i = close + 1;
-    }
-
-    if (this.stack.length === 0) {
-      if (this.rootSeen) throw this.fail('more than one root element');
-      this.rootSeen = true;
-    }
-    if (++this.elements > this.limits.maxElements) throw this.fail(`more than ${this.limits.maxElements} elements`);
-    if (this.stack.length >= this.limits.maxDepth) throw this.fail(`elements nested deeper than ${this.limits.maxDepth}`);
-    this.stack.push(name);
-    this.textBytes.push(0);
-    this.streaming.push(this.handler.onOpen(name, attrs) === true);
-    if (selfClosing) {
-      this.stack.pop();
-      this.streaming.pop();
-      this.textBytes.pop();
-      this.handler.onClose(name);
-    }
-  }
-
-  private readName(tag: Buffer, from: number): number {
-    if (from >= tag.length || !isNameStart(tag[from]!)) throw this.fail('malformed tag');
-    let i = from + 1;
-    while (i < tag.length && isNameChar(tag[i]!)) i++;
-    return i;
-  }
-
-  private attributeValue(raw: string): string {
-    if (!raw.includes('&')) return raw;
-    return raw.replace(/&([^;]{0,10});?/g, (whole, name: string) => {
-      if (!whole.endsWith(';')) throw this.fail('unterminated entity in an attribute value');
-      return this.resolveEntity(name);
-    });
   }
 }

@@ -1,5 +1,6 @@
 import { FaultCode, MnetFault } from '../errors.js';
-import { describeName, normaliseZipPath, type ExtractedEntry } from './extract-zip.js';
+import type { ExtractedEntry } from './extract-zip.js';
+import { describeName, normaliseZipPath } from './zip-names.js';
 
 /**
  * The design note's `manifest.txt` (portfolio-import.md §4.3, §8 row 41): one `md5sum:format:filename`

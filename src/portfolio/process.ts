@@ -11,12 +11,14 @@ import { findUserById } from '../identity/users.js';
 import type { Logger } from '../log.js';
 import type { MnetClient } from '../mnet/client.js';
 import { findPeer } from '../mnet/peers.js';
-import { checkZipMagic, DEFAULT_ZIP_LIMITS, extractZip } from './extract-zip.js';
+import { extractZip } from './extract-zip.js';
 import { importError, normaliseFormat } from './import-data.js';
 import { importPackage } from './package.js';
 import { finishItem, recordCachedZip, recordProgress, type QueueItem } from './queue.js';
 import { fetchOverHttp } from './transports/http.js';
 import { fetchOverMnet } from './transports/mnet.js';
+import { DEFAULT_ZIP_LIMITS } from './zip-limits.js';
+import { checkZipMagic } from './zip-magic.js';
 
 /** What an import needs; built once by src/services.ts and shared by the RPCs, the cron and the CLI. */
 export interface ImportDeps {

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FaultCode, MnetFault } from '../../../src/errors.js';
 import { checkDesignManifest, parseDesignManifest } from '../../../src/portfolio/design-manifest.js';
-import { DEFAULT_ZIP_LIMITS, extractZip, type ExtractedEntry } from '../../../src/portfolio/extract-zip.js';
+import { extractZip, type ExtractedEntry } from '../../../src/portfolio/extract-zip.js';
+import { DEFAULT_ZIP_LIMITS } from '../../../src/portfolio/zip-limits.js';
 import { writeZip } from '../../helpers/zip-writer.js';
 
 const md5 = (data: string) => createHash('md5').update(data).digest('hex');

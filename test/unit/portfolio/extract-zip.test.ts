@@ -7,7 +7,9 @@ import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FaultCode, MnetFault } from '../../../src/errors.js';
-import { checkZipMagic, DEFAULT_ZIP_LIMITS, extractZip, type ZipLimits } from '../../../src/portfolio/extract-zip.js';
+import { extractZip } from '../../../src/portfolio/extract-zip.js';
+import { DEFAULT_ZIP_LIMITS, type ZipLimits } from '../../../src/portfolio/zip-limits.js';
+import { checkZipMagic } from '../../../src/portfolio/zip-magic.js';
 import { buildZip, deflatedZeros, writeStreamedZip, writeZip, type ZipEntrySpec } from '../../helpers/zip-writer.js';
 
 const LEAP2A_FIXTURES = fileURLToPath(new URL('../../fixtures/leap2a/', import.meta.url));
