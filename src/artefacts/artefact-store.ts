@@ -51,6 +51,8 @@ export interface NewFileArtefact {
   parent?: number | null;
   /** A MIME type the package declares (LEAP `link/@type`); sniffing and the extension come first. */
   declaredMime?: string;
+  /** The content's sha256 when already known, so the file is not read again to store it. */
+  sha256?: string;
 }
 
 export interface CreatedFile {
@@ -77,7 +79,7 @@ export async function createFileArtefact(ctx: ImportContext, f: NewFileArtefact)
     .andWhereRaw('quota_used + ? <= quota', [size])
     .increment('quota_used', size);
   if (charged === 0) throw new MnetFault(FaultCode.QuotaExceeded, `Saving ${f.filename} would exceed the user's quota`);
-  const blob = await ctx.blobs.put(ctx.trx, ctx.blobSession, f.source);
+  const blob = await ctx.blobs.put(ctx.trx, ctx.blobSession, f.source, f.sha256 === undefined ? undefined : { hash: f.sha256, size });
   const id = await createArtefact(ctx, {
     artefacttype: detected.artefactType,
     title: f.title ?? f.filename,

@@ -35,16 +35,17 @@ export class BlobStore {
   }
 
   /**
-   * Stores the content of `source` inside `trx` (the lock is held until it ends). The file is hard-linked
+   * Stores the content of `source` inside `trx` (the lock is held until it ends); `content` is its sha256 and
+   * size when the caller has them already (extraction computes them). The file is hard-linked
    * when possible: an import's extracted files are already on the same disk, and a 1 GB package would
    * otherwise be copied once more.
    */
-  async put(trx: Knex.Transaction, session: BlobSession, source: string): Promise<StoredBlob> {
-    const { hash, size } = await hashFile(source);
+  async put(trx: Knex.Transaction, session: BlobSession, source: string, content?: StoredBlob): Promise<StoredBlob> {
+    const { hash, size } = content ?? (await hashFile(source));
     await trx.raw('select pg_advisory_xact_lock(?, hashtext(?))', [BLOB_LOCK, hash]);
     const target = this.pathOf(hash);
-    const known = await trx('blobs').where({ hash }).first();
-    if (known && (await exists(target))) return { hash, size };
+    const recorded = await trx('blobs').where({ hash }).first();
+    if (recorded && (await exists(target))) return { hash, size };
     await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
     if (session.journal) await fs.appendFile(session.journal, `${hash}\n`, { mode: 0o600 });
     const temp = `${target}.${crypto.randomBytes(6).toString('hex')}.tmp`;
@@ -55,7 +56,7 @@ export class BlobStore {
       await fs.rm(temp, { force: true });
       throw err;
     }
-    if (!known) {
+    if (!recorded) {
       await trx('blobs').insert({ hash, size, created_at: new Date() }).onConflict('hash').ignore();
       session.written.add(hash);
     }

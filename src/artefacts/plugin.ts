@@ -55,6 +55,8 @@ export interface PackageFile {
   readonly path: string;
   readonly filename: string;
   readonly sha1: string;
+  /** Known from extraction; the blob store's key. */
+  readonly sha256: string;
   readonly size: number;
 }
 

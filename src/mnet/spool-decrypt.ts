@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import { FaultCode, MnetFault } from '../errors.js';
+import { Rc4 } from './rc4.js';
 
 /**
  * Reads an RC4-encrypted file and yields it decrypted, in pieces, with the reading and the RC4 done on a
@@ -18,6 +19,8 @@ import { FaultCode, MnetFault } from '../errors.js';
  */
 
 const CREDITS = 4;
+/** Spools up to this size are decrypted on the calling thread (see decryptSpool). */
+const SMALL_SPOOL_BYTES = 1 << 20;
 
 const WORKER_SOURCE = `
 'use strict';
@@ -91,6 +94,23 @@ export async function* decryptSpool(path: string, key: Buffer, pieceSize = 1 << 
   const handle = await fs.open(path, 'r').catch((err: unknown) => {
     throw readFault(err);
   });
+  // Starting a worker costs tens of milliseconds, more than RC4 of a small package takes here: the queue
+  // benchmark's one-file imports spent most of their time on it (bench/queue-drain.ts).
+  const { size } = await handle.stat().catch(async (err: unknown) => {
+    await handle.close().catch(() => undefined);
+    throw readFault(err);
+  });
+  if (size <= SMALL_SPOOL_BYTES) {
+    try {
+      const { buffer } = await handle.read({ buffer: Buffer.alloc(size), position: 0 });
+      yield new Rc4(key).update(buffer, buffer);
+    } catch (err) {
+      throw err instanceof MnetFault ? err : readFault(err);
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
+    return;
+  }
   // No execArgv: the worker is plain JavaScript and needs none of our loaders (tsx), which would only slow its start.
   const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { fd: handle.fd, key: Uint8Array.from(key), pieceSize } });
   const inbox: WorkerMessage[] = [];

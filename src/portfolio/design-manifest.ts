@@ -1,3 +1,4 @@
+import { hashFile } from '../artefacts/blob-store.js';
 import { FaultCode, MnetFault } from '../errors.js';
 import type { ExtractedEntry } from './extract-zip.js';
 import { describeName, normaliseZipPath } from './zip-names.js';
@@ -54,12 +55,17 @@ export function parseDesignManifest(text: string): ManifestLine[] {
   return lines;
 }
 
-/** Every listed file is in the package with the listed md5 (§4.3); unlisted entries are the caller's to report. */
-export function checkDesignManifest(lines: readonly ManifestLine[], entries: readonly ExtractedEntry[]): void {
+/**
+ * Every listed file is in the package with the listed md5 (§4.3); unlisted entries are the caller's to
+ * report. The md5s are computed here, only for design-note packages, rather than for every extracted file.
+ */
+export async function checkDesignManifest(lines: readonly ManifestLine[], entries: readonly ExtractedEntry[]): Promise<void> {
   const byName = new Map(entries.map((e) => [e.name, e]));
   for (const line of lines) {
-    const entry = byName.get(line.filename);
-    if (!entry) throw manifestFault(`Manifest file ${describeName(line.filename)} missing from package`);
-    if (entry.md5.toLowerCase() !== line.md5) throw manifestFault(`md5 mismatch for ${describeName(line.filename)}`);
+    if (!byName.has(line.filename)) throw manifestFault(`Manifest file ${describeName(line.filename)} missing from package`);
+  }
+  for (const line of lines) {
+    const { hash } = await hashFile(byName.get(line.filename)!.path, 'md5');
+    if (hash !== line.md5) throw manifestFault(`md5 mismatch for ${describeName(line.filename)}`);
   }
 }

@@ -23,7 +23,8 @@ export interface ExtractedEntry {
   path: string;
   size: number;
   sha1: string;
-  md5: string;
+  /** The blob store's key (src/artefacts/blob-store.ts), computed here so a big file is not read twice. */
+  sha256: string;
 }
 
 const UNZIP_FAILED = 'Failed to unzip the file received from the transport object';
@@ -58,7 +59,7 @@ class EntryMeter extends Transform {
   bytes = 0;
   crc = 0;
   private readonly sha1 = createHash('sha1');
-  private readonly md5 = createHash('md5');
+  private readonly sha256 = createHash('sha256');
 
   constructor(
     private readonly budget: Budget,
@@ -79,12 +80,12 @@ class EntryMeter extends Transform {
     this.budget.written += chunk.length;
     this.crc = zlib.crc32(chunk, this.crc);
     this.sha1.update(chunk);
-    this.md5.update(chunk);
+    this.sha256.update(chunk);
     callback(null, chunk);
   }
 
-  digests(): { sha1: string; md5: string } {
-    return { sha1: this.sha1.digest('hex'), md5: this.md5.digest('hex') };
+  digests(): { sha1: string; sha256: string } {
+    return { sha1: this.sha1.digest('hex'), sha256: this.sha256.digest('hex') };
   }
 }
 

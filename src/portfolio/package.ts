@@ -47,7 +47,7 @@ async function readDesignManifest(entries: readonly ExtractedEntry[], request: P
   if (!manifest) return undefined;
   if (!request.designNames && manifest.sha1 in request.importData.filesmanifest) return undefined;
   const lines = parseDesignManifest(await fs.readFile(manifest.path, 'utf8'));
-  checkDesignManifest(lines, [...entries]);
+  await checkDesignManifest(lines, entries);
   const formats = new Set(lines.map((l) => l.format));
   const consistent = request.format === 'file' ? !formats.has('LEAP') : formats.has('LEAP');
   if (!consistent) throw importError('Package format mismatch');
@@ -66,7 +66,7 @@ async function importByManifest(
     .filter((l) => l.format === 'FILE')
     .map((l) => {
       const e = byName.get(l.filename)!;
-      return { path: e.path, filename: path.posix.basename(l.filename), sha1: e.sha1, size: e.size };
+      return { path: e.path, filename: path.posix.basename(l.filename), sha1: e.sha1, sha256: e.sha256, size: e.size };
     });
   const outcomes: ImportOutcome[] = [];
   if (files.length > 0) outcomes.push(await importFiles(files, ctx, plugins));
@@ -98,7 +98,7 @@ export function matchFileManifest(entries: readonly ExtractedEntry[], importData
     const found = matches.get(sha1) ?? [];
     if (found.length === 0) throw importError(`${mismatch}: missing ${item.filename}`);
     if (found.length > 1) throw importError(`${mismatch}: duplicate content ${sha1}`);
-    files.push({ path: found[0]!.path, filename: item.filename, sha1, size: found[0]!.size });
+    files.push({ path: found[0]!.path, filename: item.filename, sha1, sha256: found[0]!.sha256, size: found[0]!.size });
   }
   // §5.4 [Ours]: a deterministic order, by filename then sha1.
   return files.sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : a.sha1 < b.sha1 ? -1 : 1));

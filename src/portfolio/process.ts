@@ -67,12 +67,16 @@ export async function runImport(deps: ImportDeps, item: QueueItem, observer: Imp
 
   const tempDir = await freshTempDir(deps, item);
   try {
+    // Where an import's time goes, for the log (seconds, one decimal).
+    const timer = phaseTimer();
     const zipPath = await fetchOrReuseZip(deps, item, tempDir, observer);
+    timer.mark('fetchSeconds');
     await checkZipMagic(zipPath);
     const entries = await extractZip(zipPath, path.join(tempDir, 'extract'), {
       ...DEFAULT_ZIP_LIMITS,
       maxTotalBytes: Math.min(importData.totalsize + 1024 * 1024, MAX_UNPACKED_BYTES),
     });
+    timer.mark('unzipSeconds');
     const trace = createImportTrace(log, item.loglevel ?? 0, { queueId: item.id, userId: item.userId, peer: item.host ?? 'local' });
     const blobSession = deps.blobs.session(path.join(tempDir, BLOB_JOURNAL));
     let result: ImportResult;
@@ -119,7 +123,14 @@ export async function runImport(deps: ImportDeps, item: QueueItem, observer: Imp
     }
     // Committed: the cached zip has done its job.
     await fs.rm(cachedZipPath(deps, item), { force: true });
-    log.info('imported a portfolio transfer', { queueId: item.id, userId: item.userId, peer: item.host ?? 'local', artefacts: result.outcome.artefactIds.length });
+    timer.mark('importSeconds');
+    log.info('imported a portfolio transfer', {
+      queueId: item.id,
+      userId: item.userId,
+      peer: item.host ?? 'local',
+      artefacts: result.outcome.artefactIds.length,
+      ...timer.phases,
+    });
     return result;
   } finally {
     await fs.rm(tempDir, { recursive: true, force: true });
@@ -192,6 +203,19 @@ export function cachedZipPath(deps: Pick<ImportDeps, 'config'>, item: Pick<Queue
 async function holdClaim(trx: Knex.Transaction, item: QueueItem, workerId: string): Promise<void> {
   const row = await trx('import_queue').where({ id: item.id, locked_by: workerId, state: 'processing' }).forUpdate().first('id');
   if (!row) throw new MnetFault(FaultCode.Internal, `Queue item ${item.id} is no longer claimed by this worker`);
+}
+
+function phaseTimer() {
+  let last = performance.now();
+  const phases: Record<string, number> = {};
+  return {
+    phases,
+    mark(name: string) {
+      const now = performance.now();
+      phases[name] = Math.round((now - last) / 100) / 10;
+      last = now;
+    },
+  };
 }
 
 /** §1.3 step 9: '?' then `key=value&` for each pair; the trailing '&' is part of Mahara's format. */

@@ -37,6 +37,7 @@ export function createFilePlugin(options: FilePluginOptions): FilePackagePlugin 
             title,
             description: `${file.filename} (Imported from Remote host ${ctx.peerName ?? 'this site'})`,
             parent: folder,
+            sha256: file.sha256,
           });
           ids.push(created.id);
         } catch (err) {

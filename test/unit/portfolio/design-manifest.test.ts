@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { FaultCode, MnetFault } from '../../../src/errors.js';
 import { checkDesignManifest, parseDesignManifest } from '../../../src/portfolio/design-manifest.js';
 import { extractZip, type ExtractedEntry } from '../../../src/portfolio/extract-zip.js';
@@ -25,7 +25,25 @@ function refusal(fn: () => unknown): string {
   return expect.fail('expected a refusal');
 }
 
-const entry = (name: string, content: string): ExtractedEntry => ({ name, path: `/x/${name}`, size: content.length, sha1: '', md5: md5(content) });
+/** An extracted entry whose file really holds `content` (the md5s are computed from the files). */
+const entryDir = fs.mkdtempSync(path.join(os.tmpdir(), 'design-entries-'));
+const entry = (name: string, content: string): ExtractedEntry => {
+  const file = path.join(entryDir, name.replaceAll('/', '_'));
+  fs.writeFileSync(file, content);
+  return { name, path: file, size: content.length, sha1: '', sha256: '' };
+};
+
+/** The message of the MnetFault 0 that the promise rejects with. */
+async function rejection(promise: Promise<unknown>): Promise<string> {
+  return promise.then(
+    () => expect.fail('expected a refusal'),
+    (err: unknown) => {
+      expect(err).toBeInstanceOf(MnetFault);
+      expect((err as MnetFault).code).toBe(FaultCode.Application);
+      return (err as MnetFault).message;
+    },
+  );
+}
 
 describe('parseDesignManifest', () => {
   it('reads md5sum:format:filename lines, skipping blank and # lines, with line numbers', () => {
@@ -78,21 +96,22 @@ describe('parseDesignManifest', () => {
 });
 
 describe('checkDesignManifest', () => {
+  afterAll(() => fs.rmSync(entryDir, { recursive: true, force: true }));
   const entries = [entry('essay.pdf', 'a'), entry('export/leap2a.xml', 'b'), entry('unlisted.txt', 'c')];
 
-  it('accepts listed files with matching md5s, whatever the case of the hex, and ignores unlisted entries', () => {
+  it('accepts listed files with matching md5s, whatever the case of the hex, and ignores unlisted entries', async () => {
     const lines = parseDesignManifest(`${MD5_A.toUpperCase()}:FILE:essay.pdf\n${MD5_B}:LEAP:export/leap2a.xml`);
-    expect(() => checkDesignManifest(lines, entries)).not.toThrow();
+    await expect(checkDesignManifest(lines, entries)).resolves.toBeUndefined();
   });
 
-  it('refuses a listed file that is not in the package', () => {
+  it('refuses a listed file that is not in the package', async () => {
     const lines = parseDesignManifest(`${MD5_A}:FILE:essay.pdf\n${MD5_A}:FILE:Essay.PDF`);
-    expect(refusal(() => checkDesignManifest(lines, entries))).toBe('Manifest file Essay.PDF missing from package');
+    expect(await rejection(checkDesignManifest(lines, entries))).toBe('Manifest file Essay.PDF missing from package');
   });
 
-  it('refuses an md5 mismatch (checklist 49)', () => {
+  it('refuses an md5 mismatch (checklist 49)', async () => {
     const lines = parseDesignManifest(`${MD5_A}:FILE:essay.pdf\n${MD5_A}:LEAP:export/leap2a.xml`);
-    expect(refusal(() => checkDesignManifest(lines, entries))).toBe('md5 mismatch for export/leap2a.xml');
+    expect(await rejection(checkDesignManifest(lines, entries))).toBe('md5 mismatch for export/leap2a.xml');
   });
 });
 
@@ -117,6 +136,6 @@ describe('a design-note package end to end', () => {
       ['FILE', 'notes: week 1.txt'],
       ['LEAP', 'leap2a.xml'],
     ]);
-    expect(() => checkDesignManifest(lines, entries)).not.toThrow();
+    await expect(checkDesignManifest(lines, entries)).resolves.toBeUndefined();
   });
 });

@@ -30,7 +30,7 @@ afterEach(() => {
 });
 
 const sha1 = (data: Buffer | string) => createHash('sha1').update(data).digest('hex');
-const md5 = (data: Buffer | string) => createHash('md5').update(data).digest('hex');
+const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
 const zipOf = (entries: ZipEntrySpec[], name = 'import.zip') => writeZip(path.join(work, name), entries);
 const limits = (overrides: Partial<ZipLimits> = {}): ZipLimits => ({ ...DEFAULT_ZIP_LIMITS, ...overrides });
 
@@ -71,7 +71,7 @@ function recordBytesAtCleanup(): number[] {
 }
 
 describe('extractZip: packages it accepts', () => {
-  it('writes stored and deflated files with their size, sha1 and md5, mode 0600, inside destDir', async () => {
+  it('writes stored and deflated files with their size, sha1 and sha256, mode 0600, inside destDir', async () => {
     const essay = Buffer.from('%PDF-1.4 essay '.repeat(100));
     const zip = zipOf([
       { name: 'essay.pdf', data: essay, method: 'deflate' },
@@ -80,9 +80,9 @@ describe('extractZip: packages it accepts', () => {
     ]);
     const entries = await extractZip(zip, dest, limits());
     expect(entries).toEqual([
-      { name: 'essay.pdf', path: path.join(dest, 'essay.pdf'), size: essay.length, sha1: sha1(essay), md5: md5(essay) },
-      { name: 'notes.txt', path: path.join(dest, 'notes.txt'), size: 11, sha1: sha1('plain notes'), md5: md5('plain notes') },
-      { name: 'empty.txt', path: path.join(dest, 'empty.txt'), size: 0, sha1: sha1(''), md5: md5('') },
+      { name: 'essay.pdf', path: path.join(dest, 'essay.pdf'), size: essay.length, sha1: sha1(essay), sha256: sha256(essay) },
+      { name: 'notes.txt', path: path.join(dest, 'notes.txt'), size: 11, sha1: sha1('plain notes'), sha256: sha256('plain notes') },
+      { name: 'empty.txt', path: path.join(dest, 'empty.txt'), size: 0, sha1: sha1(''), sha256: sha256('') },
     ]);
     expect(fs.readFileSync(path.join(dest, 'essay.pdf'))).toEqual(essay);
     for (const e of entries) expect(fs.statSync(e.path).mode & 0o777).toBe(0o600);
