@@ -14,13 +14,11 @@ import crypto from 'node:crypto';
 import { createDb } from '../src/db/knex.js';
 import { findOrCreateRemoteUser } from '../src/identity/remote-users.js';
 import { updatePeerIdentitySettings } from '../src/identity/peer-settings.js';
-import { parseCertificate } from '../src/mnet/certificate.js';
-import { savePeer } from '../src/mnet/peers.js';
 import { createIntent, markQueued, recordSubmission } from '../src/portfolio/queue.js';
 import { processIncomingContentQueue } from '../src/portfolio/run-queue.js';
 import type { Services } from '../src/services.js';
 import { createPostgresDatabase } from '../test/helpers/db.js';
-import { FakePeer } from '../test/helpers/fake-peer.js';
+import { FakePeer, registerFakePeer } from '../test/helpers/fake-peer.js';
 import { importDataFor, MoodleExports } from '../test/helpers/moodle-exports.js';
 import { createTestServices } from '../test/helpers/services.js';
 import { buildZip } from '../test/helpers/zip-writer.js';
@@ -39,10 +37,9 @@ async function main(): Promise<void> {
     const env = { PORTFOLIO_CRON: 'off', PORTFOLIO_CRON_BATCH: '10000' };
     for (const db of pools) workers.push(await createTestServices({ db, env }));
     const db = pools[0]!;
-    const peer = await savePeer(db, { wwwroot: moodle.wwwroot, name: 'Bench Moodle', application: 'moodle', publicKeyPem: moodle.certificatePem, publicKeyExpires: parseCertificate(moodle.certificatePem).validTo }, new Date());
-    await updatePeerIdentitySettings(db, peer.id, { weImportContent: true });
     // Both workers share one site key, as two instances on one database do.
-    moodle.trusted.set(workers[0]!.config.wwwroot, (await workers[0]!.keys.current()).certificatePem);
+    const peer = await registerFakePeer(db, moodle, { wwwroot: workers[0]!.config.wwwroot, certificatePem: (await workers[0]!.keys.current()).certificatePem }, { name: 'Bench Moodle' });
+    await updatePeerIdentitySettings(db, peer.id, { weImportContent: true });
     const exports = new MoodleExports(moodle);
     const { user } = await findOrCreateRemoteUser(db, peer, { username: 'bench', firstname: 'B', lastname: 'Ench', email: 'b@example.test' }, { create: true, updateProfile: false });
     await db('users').where({ id: user.id }).update({ quota: 2 ** 40 });

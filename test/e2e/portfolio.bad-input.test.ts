@@ -4,15 +4,14 @@ import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { findOrCreateRemoteUser } from '../../src/identity/remote-users.js';
 import { updatePeerIdentitySettings } from '../../src/identity/peer-settings.js';
-import { parseCertificate } from '../../src/mnet/certificate.js';
 import type { MethodResponse, XmlRpcStruct, XmlRpcValue } from '../../src/mnet/codec.js';
 import { MethodPath } from '../../src/mnet/methods.js';
-import { savePeer, type Peer } from '../../src/mnet/peers.js';
+import type { Peer } from '../../src/mnet/peers.js';
 import { processIncomingContentQueue } from '../../src/portfolio/run-queue.js';
 import { requeueItem } from '../../src/portfolio/queue.js';
 import type { RunningService } from '../../src/start.js';
 import { engines } from '../helpers/db.js';
-import { FakePeer } from '../helpers/fake-peer.js';
+import { FakePeer, registerFakePeer } from '../helpers/fake-peer.js';
 import { fixtureZip, importDataFor, MoodleExports } from '../helpers/moodle-exports.js';
 import { callUsAs, startServiceOn, type ServiceUnderTest } from '../helpers/service-under-test.js';
 import { buildZip } from '../helpers/zip-writer.js';
@@ -33,9 +32,8 @@ describe.each(engines)('portfolio export: bad input ($name)', (engine) => {
   const SHA1_OF_NOTHING = crypto.createHash('sha1').update('').digest('hex');
 
   async function register(fake: FakePeer, name: string): Promise<Peer> {
-    const peer = await savePeer(db(), { wwwroot: fake.wwwroot, name, application: 'moodle', publicKeyPem: fake.certificatePem, publicKeyExpires: parseCertificate(fake.certificatePem).validTo }, new Date());
+    const peer = await registerFakePeer(db(), fake, { wwwroot: service.wwwroot, certificatePem: (await running.services.keys.current()).certificatePem }, { name });
     await updatePeerIdentitySettings(db(), peer.id, { weImportContent: true });
-    fake.trusted.set(service.wwwroot, (await running.services.keys.current()).certificatePem);
     return peer;
   }
 

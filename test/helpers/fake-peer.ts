@@ -3,7 +3,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { Knex } from 'knex';
 import { generateKeyPair, parseCertificate } from '../../src/mnet/certificate.js';
+import { savePeer, type ApplicationName, type Peer } from '../../src/mnet/peers.js';
 import { decodeMethodCall, encodeFault, encodeResponse, type XmlRpcValue } from '../../src/mnet/codec.js';
 import {
   buildEncryptedMessage,
@@ -221,4 +223,23 @@ async function makeKey(wwwroot: string): Promise<FakeKey> {
   });
   const privateKey = crypto.createPrivateKey(pair.privateKeyPem);
   return { certificatePem: pair.certificatePem, privateKey, rejectionSecret: deriveRejectionSecret(privateKey) };
+}
+
+/**
+ * Registers `fake` as one of our peers (directly, without keyswap, which is tested elsewhere) and makes it
+ * trust our certificate, as both admins would.
+ */
+export async function registerFakePeer(
+  db: Knex,
+  fake: FakePeer,
+  us: { wwwroot: string; certificatePem: string },
+  options: { name?: string; application?: ApplicationName } = {},
+): Promise<Peer> {
+  fake.trusted.set(us.wwwroot, us.certificatePem);
+  const cert = parseCertificate(fake.certificatePem);
+  return savePeer(
+    db,
+    { wwwroot: fake.wwwroot, name: options.name ?? 'Fake Moodle', application: options.application ?? 'moodle', publicKeyPem: cert.pem, publicKeyExpires: cert.validTo },
+    new Date(),
+  );
 }

@@ -6,11 +6,11 @@ import { FaultCode, MnetFault } from '../../../src/errors.js';
 import { parseCertificate } from '../../../src/mnet/certificate.js';
 import { MnetClient } from '../../../src/mnet/client.js';
 import { encodeResponse, type XmlRpcValue } from '../../../src/mnet/codec.js';
-import { findPeer, forgetCachedPeers, savePeer, updatePeerKey, type Peer } from '../../../src/mnet/peers.js';
+import { findPeer, forgetCachedPeers, updatePeerKey, type Peer } from '../../../src/mnet/peers.js';
 import { setPeerService } from '../../../src/mnet/methods.js';
 import type { Services } from '../../../src/services.js';
 import { engines, type TestDb } from '../../helpers/db.js';
-import { FakeFault, FakePeer } from '../../helpers/fake-peer.js';
+import { FakeFault, FakePeer, registerFakePeer } from '../../helpers/fake-peer.js';
 import { createTestServices } from '../../helpers/services.js';
 import { faultOf } from '../../helpers/faults.js';
 
@@ -44,14 +44,8 @@ describe.each(engines)('MnetClient.call against a FakePeer ($name)', (engine) =>
   async function registeredFake(): Promise<{ fake: FakePeer; peer: Peer }> {
     const fake = await FakePeer.start();
     fakes.push(fake);
-    fake.trusted.set(OUR_WWWROOT, (await services.keys.current()).certificatePem);
     fake.handlers.set(ECHO, (params) => ({ echoed: params, from: 'fake' }));
-    const cert = parseCertificate(fake.certificatePem);
-    const peer = await savePeer(
-      services.db,
-      { wwwroot: fake.wwwroot, name: 'Fake Moodle', application: 'moodle', publicKeyPem: cert.pem, publicKeyExpires: cert.validTo },
-      new Date(),
-    );
+    const peer = await registerFakePeer(services.db, fake, { wwwroot: OUR_WWWROOT, certificatePem: (await services.keys.current()).certificatePem });
     return { fake, peer };
   }
 

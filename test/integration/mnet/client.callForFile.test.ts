@@ -7,13 +7,12 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { MnetConfig } from '../../../src/config.js';
 import { FaultCode } from '../../../src/errors.js';
-import { parseCertificate } from '../../../src/mnet/certificate.js';
 import { MnetClient } from '../../../src/mnet/client.js';
 import { encodeFault, encodeResponse } from '../../../src/mnet/codec.js';
-import { findPeer, forgetCachedPeers, savePeer, type Peer } from '../../../src/mnet/peers.js';
+import { findPeer, forgetCachedPeers, type Peer } from '../../../src/mnet/peers.js';
 import type { Services } from '../../../src/services.js';
 import { engines, type TestDb } from '../../helpers/db.js';
-import { FakeFault, FakeFileResult, FakePeer } from '../../helpers/fake-peer.js';
+import { FakeFault, FakeFileResult, FakePeer, registerFakePeer } from '../../helpers/fake-peer.js';
 import { faultOf } from '../../helpers/faults.js';
 import { createTestServices } from '../../helpers/services.js';
 
@@ -52,13 +51,7 @@ describe.each(engines)('MnetClient.callForFile against a FakePeer ($name)', (eng
   async function registeredFake(): Promise<{ fake: FakePeer; peer: Peer }> {
     const fake = await FakePeer.start();
     fakes.push(fake);
-    fake.trusted.set(OUR_WWWROOT, (await services.keys.current()).certificatePem);
-    const cert = parseCertificate(fake.certificatePem);
-    const peer = await savePeer(
-      services.db,
-      { wwwroot: fake.wwwroot, name: 'Fake Moodle', application: 'moodle', publicKeyPem: cert.pem, publicKeyExpires: cert.validTo },
-      new Date(),
-    );
+    const peer = await registerFakePeer(services.db, fake, { wwwroot: OUR_WWWROOT, certificatePem: (await services.keys.current()).certificatePem });
     return { fake, peer };
   }
 
