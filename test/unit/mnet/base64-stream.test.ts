@@ -67,12 +67,19 @@ describe('Base64Decoder', () => {
 
   it('finds a bad character anywhere in a long pure-alphabet run (the native fast path)', () => {
     const text = Buffer.from(crypto.randomBytes(200_000).toString('base64'), 'latin1');
-    for (const [at, bad] of [[0, '-'], [77_777, '_'], [150_000, '.'], [text.length - 5, '=']] as const) {
+    for (const [at, bad] of [[0, '-'], [77_777, '_'], [150_000, '.'], [120_000, '\u00e9'], [text.length - 5, '=']] as const) {
       const broken = Buffer.from(text);
       broken[at] = bad.charCodeAt(0);
       expect(faultCodeOf(() => decode(broken))).toBe(FaultCode.BadResponse);
       expect(faultCodeOf(() => decode(broken, 65536))).toBe(FaultCode.BadResponse);
     }
+  });
+
+  it('takes whitespace inside a long pure-alphabet run off the fast path without losing a byte', () => {
+    const data = crypto.randomBytes(200_000);
+    const text = data.toString('base64');
+    const spaced = `${text.slice(0, 100_001)} \n${text.slice(100_001)}`;
+    expect(decode(spaced, 65536).equals(data)).toBe(true);
   });
 
   it('emits fresh buffers that later writes do not overwrite', () => {
