@@ -204,16 +204,18 @@ export function backoffMs(attempts: number): number {
 
 /**
  * A failed attempt: back in the queue with backoff and the reason, or `failed` when it was the last
- * allowed attempt or the failure is permanent. Returns the new state. `failed` rows stay until expiry.
+ * allowed attempt or the failure is permanent. Returns the new state, or undefined when another worker
+ * has taken the row over meanwhile (it is then left alone). `failed` rows stay until expiry.
  */
 export async function recordFailure(
   db: Knex,
   item: QueueItem,
   failure: { message: string; permanent: boolean; maxAttempts: number; now: Date; workerId: string },
-): Promise<QueueState> {
+): Promise<QueueState | undefined> {
   const state: QueueState = failure.permanent || item.attempts >= failure.maxAttempts ? 'failed' : 'queued';
-  await db('import_queue')
-    .where({ id: item.id })
+  // Only while the row is still ours: a worker taken for dead must not overwrite its successor's claim.
+  const changed = await db('import_queue')
+    .where({ id: item.id, locked_by: failure.workerId })
     .update({
       state,
       lasterror: failure.message,
@@ -221,12 +223,12 @@ export async function recordFailure(
       locked_by: null,
       locked_at: null,
     });
-  return state;
+  return changed > 0 ? state : undefined;
 }
 
 /** The immediate path failed (§1.3 step 10): the row goes back to waiting for its expiry, reason kept. */
-export async function releaseIntent(db: Knex, id: number, message: string): Promise<void> {
-  await db('import_queue').where({ id }).update({ state: 'intended', lasterror: message, locked_by: null, locked_at: null });
+export async function releaseIntent(db: Knex, id: number, workerId: string, message: string): Promise<void> {
+  await db('import_queue').where({ id, locked_by: workerId }).update({ state: 'intended', lasterror: message, locked_by: null, locked_at: null });
 }
 
 export interface HistoryEntry {

@@ -114,7 +114,7 @@ async function importNow(deps: ImportDeps, item: QueueItem): Promise<ReadyResult
     return { type: 'complete', querystring: result.querystring };
   } catch (err) {
     const fault = asImportFault(err);
-    await releaseIntent(deps.db, item.id, fault.message);
+    await releaseIntent(deps.db, item.id, deps.workerId, fault.message);
     deps.log.warn('immediate portfolio import failed', { queueId: item.id, userId: item.userId, peer: item.host, error: fault, cause: err });
     throw fault;
   }

@@ -52,6 +52,10 @@ export async function processIncomingContentQueue(deps: ImportDeps, events: Queu
         now: deps.now(),
         workerId: deps.workerId,
       });
+      if (state === undefined) {
+        deps.log.warn('a portfolio import failed after another worker took it over; left to that worker', { queueId: item.id, error: toFault(err) });
+        continue;
+      }
       if (state === 'failed') {
         summary.failed++;
         await writeHistory(deps.db, item, { outcome: 'failed', message, now: deps.now() });

@@ -83,6 +83,10 @@ describe.each(engines)('import queue ($name)', (engine) => {
     expect(await claimNextItem(t.db, 'alive', new Date(now.getTime() + 3599_000), 3600)).toBeUndefined();
     const taken = await claimNextItem(t.db, 'alive', new Date(now.getTime() + 3601_000), 3600);
     expect(taken).toMatchObject({ id: item!.id, lockedBy: 'alive', attempts: 2 });
+    // The worker thought dead comes back failing: the row stays with its successor.
+    const late = await recordFailure(t.db, { ...taken!, attempts: 1 }, { message: 'late', permanent: true, maxAttempts: 5, now, workerId: 'dead' });
+    expect(late).toBeUndefined();
+    expect(await t.db('import_queue').where({ id: item!.id }).first()).toMatchObject({ state: 'processing', locked_by: 'alive', lasterror: null });
   });
 
   it('expired rows are taken whatever their state, except one a live worker holds', async () => {
