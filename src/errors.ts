@@ -50,6 +50,8 @@ export const FaultCode = {
   QuotaExceeded: 9011,
   /** A file's type is not allowed on this site (§5.4). */
   FileTypeNotAllowed: 9012,
+  /** A queued import's user or peer is gone or disabled: no retry can mend it (portfolio-import.md §8 rows 42, 43). */
+  ImportTargetGone: 9013,
   /** Unexpected failure inside our code; the message is not shown to peers. */
   Internal: 9099,
 } as const;

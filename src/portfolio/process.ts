@@ -45,9 +45,6 @@ export interface ImportObserver {
   onProgress?(bytes: number): void;
 }
 
-/** A failure no retry can mend (§8 rows 42, 43): the row is marked failed at once. */
-export class PermanentImportError extends MnetFault {}
-
 const MAX_UNPACKED_BYTES = 2 * 1024 ** 3;
 
 /**
@@ -59,9 +56,9 @@ const MAX_UNPACKED_BYTES = 2 * 1024 ** 3;
 export async function runImport(deps: ImportDeps, item: QueueItem, observer: ImportObserver = {}): Promise<ImportResult> {
   const { db, log } = deps;
   const user = await findUserById(db, item.userId);
-  if (!user?.loginAllowed) throw new PermanentImportError(FaultCode.Application, 'Import user no longer active');
+  if (!user?.loginAllowed) throw new MnetFault(FaultCode.ImportTargetGone, 'Import user no longer active');
   const peer = item.host === null ? undefined : await findPeer(db, item.host);
-  if (item.host !== null && (!peer || !deps.config.mnet.networking)) throw new PermanentImportError(FaultCode.Application, 'Peer no longer available');
+  if (item.host !== null && (!peer || !deps.config.mnet.networking)) throw new MnetFault(FaultCode.ImportTargetGone, 'Peer no longer available');
   if (!item.importData || !item.format) throw importError('Queue record has no import data');
   const importData = item.importData;
 

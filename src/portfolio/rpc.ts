@@ -74,7 +74,7 @@ export async function markReady(deps: ImportDeps, ctx: CallContext, request: Rea
     }
     if (row.userId !== user.id) throw importError('Queue record does not belong to this user');
     if (row.expiresAt.getTime() < ctx.now.getTime()) throw importError('Queue record has expired');
-    normaliseFormat(request.format);
+    const format = normaliseFormat(request.format);
     const importData = readImportData(request.importData);
     if (row.state !== 'intended') {
       // Moodle retried a call we already took: the same answer, as long as it is the same package.
@@ -82,8 +82,8 @@ export async function markReady(deps: ImportDeps, ctx: CallContext, request: Rea
       throw importError('Queue record already submitted');
     }
     checkSizes(user, importData, deps);
-    const format = normaliseFormat(request.format);
-    const location = readLocation(request.location) ?? importData.location ?? null;
+    // The HTTP transport is the design note's (§1.5); Moodle's own names always fetch over MNet.
+    const location = request.designNames ? (readLocation(request.location) ?? importData.location ?? null) : null;
     const stored: ImportData = {
       ...importData,
       ...(format === 'leap' ? { skippersondata: true } : {}),
@@ -96,8 +96,8 @@ export async function markReady(deps: ImportDeps, ctx: CallContext, request: Rea
       transport: location ? 'http' : 'mnet',
       location,
     });
-    const now = readFetchNow(request.fetchNow) && !row.mustQueue && importData.zipfilesize <= deps.config.portfolio.immediateMaxBytes;
-    if (!now) {
+    const immediate = readFetchNow(request.fetchNow) && !row.mustQueue && importData.zipfilesize <= deps.config.portfolio.immediateMaxBytes;
+    if (!immediate) {
       await markQueued(trx, row.id);
       return { answer: { type: 'queued' } };
     }

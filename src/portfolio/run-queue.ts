@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
-import { toFault } from '../errors.js';
-import { cachedZipPath, failureMessage, PermanentImportError, removeTempDir, runImport, type ImportDeps } from './process.js';
+import { FaultCode, MnetFault, toFault } from '../errors.js';
+import { cachedZipPath, failureMessage, removeTempDir, runImport, type ImportDeps } from './process.js';
 import { claimNextItem, recordFailure, takeExpiredItems, writeHistory, type QueueItem } from './queue.js';
 
 export interface QueueRunSummary {
@@ -47,7 +47,7 @@ export async function processIncomingContentQueue(deps: ImportDeps, events: Queu
       const message = failureMessage(err);
       const state = await recordFailure(deps.db, item, {
         message,
-        permanent: err instanceof PermanentImportError,
+        permanent: err instanceof MnetFault && err.code === FaultCode.ImportTargetGone,
         maxAttempts: portfolio.maxAttempts,
         now: deps.now(),
         workerId: deps.workerId,

@@ -252,6 +252,24 @@ describe.each(engines)('portfolio export: bad input ($name)', (engine) => {
     fs.rmSync(path.join(running.services.config.dataDir, 'files'), { recursive: true, force: true });
   });
 
+  it('a user suspended between intent and cron: the transfer fails at once, nothing fetched (§8 row 42)', async () => {
+    await db()('import_queue').delete();
+    const token = await intent();
+    exports.offer(token, fileZip());
+    await value(MethodPath.sendContentReady, [token, 'amelia', 'file', await importDataFor(fileZip()), '']);
+    await db()('users').where({ id: userId }).update({ login_allowed: false });
+    try {
+      expect(await processIncomingContentQueue(running.services.imports)).toMatchObject({ failed: 1, retrying: 0 });
+    } finally {
+      await db()('users').where({ id: userId }).update({ login_allowed: true });
+    }
+    expect(await db()('import_queue').where({ token }).first()).toMatchObject({ state: 'failed', attempts: 1, lasterror: 'Import user no longer active' });
+    expect(await db()('import_history').where({ token })).toMatchObject([{ outcome: 'failed', message: 'Import user no longer active' }]);
+    expect(exports.fetches).toEqual([]);
+    await nothingCreated();
+    await db()('import_queue').delete();
+  });
+
   it('an expired row is deleted by the next run without any fetch, whatever its state', async () => {
     const token = await intent();
     exports.offer(token, fileZip());
