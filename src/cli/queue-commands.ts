@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
 import { setPluginPriority } from '../artefacts/registry.js';
 import { FaultCode, MnetFault } from '../errors.js';
-import { cancelItem, listQueueItems, requeueItem, type QueueItem, type QueueState } from '../portfolio/queue.js';
-import { processIncomingContentQueue } from '../portfolio/run-queue.js';
+import { listQueueItems, requeueItem, type QueueItem, type QueueState } from '../portfolio/queue.js';
+import { cancelTransfer, processIncomingContentQueue } from '../portfolio/run-queue.js';
 import type { Services } from '../services.js';
 
 export const QUEUE_USAGE = `  queue list [--state S] [--peer W] [--user ID]
@@ -51,7 +51,7 @@ export async function runQueueCommand(services: Services, key: string, rest: str
     }
     case 'queue cancel': {
       const id = positiveInt(only(rest, 'id'), 'id');
-      if (!(await cancelItem(db, id, services.now()))) throw new MnetFault(FaultCode.InvalidInput, `No transfer ${id} that could be cancelled (unknown, or being processed)`);
+      if (!(await cancelTransfer(services.imports, id))) throw new MnetFault(FaultCode.InvalidInput, `No transfer ${id} that could be cancelled (unknown, or being processed)`);
       out(`transfer ${id} cancelled`);
       return 0;
     }

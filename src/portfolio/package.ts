@@ -16,6 +16,8 @@ export interface PackageRequest {
   readonly skipPersonData: boolean;
 }
 
+const MAX_MANIFEST_BYTES = 1024 * 1024;
+
 /** §6.1: the names Mahara looks for at the extraction root, in this order. */
 const LEAP_XML_NAMES = ['leap.xml', 'leap2.xml', 'leap2a.xml'];
 
@@ -46,6 +48,8 @@ async function readDesignManifest(entries: readonly ExtractedEntry[], request: P
   const manifest = entries.find((e) => e.name === 'manifest.txt');
   if (!manifest) return undefined;
   if (!request.designNames && manifest.sha1 in request.importData.filesmanifest) return undefined;
+  // A manifest lists files, one short line each; anything bigger is not one (and is not read into memory).
+  if (manifest.size > MAX_MANIFEST_BYTES) throw importError('Invalid manifest: manifest.txt is larger than 1 MiB');
   const lines = parseDesignManifest(await fs.readFile(manifest.path, 'utf8'));
   await checkDesignManifest(lines, entries);
   const formats = new Set(lines.map((l) => l.format));

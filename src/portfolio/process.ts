@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Knex } from 'knex';
-import type { BlobStore } from '../artefacts/blob-store.js';
+import { hashFile, type BlobStore } from '../artefacts/blob-store.js';
 import { createImportTrace } from '../artefacts/import-trace.js';
 import type { ImportOutcome, ReturnData } from '../artefacts/plugin.js';
 import type { PluginRegistry } from '../artefacts/registry.js';
@@ -10,7 +10,7 @@ import { FaultCode, MnetFault, toFault } from '../errors.js';
 import { findUserById } from '../identity/users.js';
 import type { Logger } from '../log.js';
 import type { MnetClient } from '../mnet/client.js';
-import { findPeer } from '../mnet/peers.js';
+import { findPeer, type Peer } from '../mnet/peers.js';
 import { extractZip } from './extract-zip.js';
 import { importError, normaliseFormat } from './import-data.js';
 import { importPackage } from './package.js';
@@ -57,16 +57,18 @@ export async function runImport(deps: ImportDeps, item: QueueItem, observer: Imp
   const { db, log } = deps;
   const user = await findUserById(db, item.userId);
   if (!user?.loginAllowed) throw new MnetFault(FaultCode.ImportTargetGone, 'Import user no longer active');
+  // Only peers queue transfers so far (a local upload would have no host).
   const peer = item.host === null ? undefined : await findPeer(db, item.host);
-  if (item.host !== null && (!peer || !deps.config.mnet.networking)) throw new MnetFault(FaultCode.ImportTargetGone, 'Peer no longer available');
+  if (!peer || !deps.config.mnet.networking) throw new MnetFault(FaultCode.ImportTargetGone, 'Peer no longer available');
   if (!item.importData || !item.format) throw importError('Queue record has no import data');
   const importData = item.importData;
 
   const tempDir = await freshTempDir(deps, item);
+  let keepJournal = false;
   try {
     // Where an import's time goes, for the log (seconds, one decimal).
     const timer = phaseTimer();
-    const zipPath = await fetchOrReuseZip(deps, item, tempDir, observer);
+    const zipPath = await fetchOrReuseZip(deps, item, peer, tempDir, observer);
     timer.mark('fetchSeconds');
     await checkZipMagic(zipPath);
     const entries = await extractZip(zipPath, path.join(tempDir, 'extract'), {
@@ -74,12 +76,15 @@ export async function runImport(deps: ImportDeps, item: QueueItem, observer: Imp
       maxTotalBytes: Math.min(importData.totalsize + 1024 * 1024, MAX_UNPACKED_BYTES),
     });
     timer.mark('unzipSeconds');
-    const trace = createImportTrace(log, item.loglevel ?? 0, { queueId: item.id, userId: item.userId, peer: item.host ?? 'local' });
+    const trace = createImportTrace(log, item.loglevel ?? 0, { queueId: item.id, userId: item.userId, peer: peer.wwwroot });
     const blobSession = deps.blobs.session(path.join(tempDir, BLOB_JOURNAL));
     let result: ImportResult;
     try {
       result = await db.transaction(async (trx) => {
         await holdClaim(trx, item, deps.workerId);
+        // One import per user at a time: the `incoming` folder and the contact information artefact are
+        // found-or-created, which two imports side by side would each create.
+        await trx('users').where({ id: user.id }).forUpdate().first('id');
         const priorities = await deps.plugins.priorities(trx);
         const outcome = await importPackage(
           entries,
@@ -87,13 +92,13 @@ export async function runImport(deps: ImportDeps, item: QueueItem, observer: Imp
             format: normaliseFormat(item.format ?? undefined),
             importData,
             designNames: importData.designnames === true,
-            skipPersonData: item.host !== null || importData.skippersondata === true,
+            skipPersonData: true,
           },
           {
             trx,
             user,
             importId: item.id,
-            peerName: peer?.name ?? null,
+            peerName: peer.name,
             now: deps.now(),
             blobs: deps.blobs,
             blobSession,
@@ -115,7 +120,12 @@ export async function runImport(deps: ImportDeps, item: QueueItem, observer: Imp
         return { outcome, querystring, warnings: [...trace.warnings] };
       });
     } catch (err) {
-      await deps.blobs.discard(db, blobSession);
+      // Until the discard has worked, the journal must survive this attempt's folder: the next attempt
+      // (or the expiry) runs it again.
+      await deps.blobs.discard(db, blobSession).catch((discardErr: unknown) => {
+        keepJournal = true;
+        log.error('could not remove the blobs of a failed import; the next attempt will', { queueId: item.id, error: discardErr });
+      });
       throw err;
     }
     // Committed: the cached zip has done its job.
@@ -124,13 +134,14 @@ export async function runImport(deps: ImportDeps, item: QueueItem, observer: Imp
     log.info('imported a portfolio transfer', {
       queueId: item.id,
       userId: item.userId,
-      peer: item.host ?? 'local',
+      peer: peer.wwwroot,
       artefacts: result.outcome.artefactIds.length,
       ...timer.phases,
     });
     return result;
   } finally {
-    await fs.rm(tempDir, { recursive: true, force: true });
+    if (keepJournal) await fs.rm(path.join(tempDir, 'extract'), { recursive: true, force: true });
+    else await fs.rm(tempDir, { recursive: true, force: true });
   }
 }
 
@@ -155,11 +166,16 @@ export async function removeTempDir(deps: Pick<ImportDeps, 'config' | 'db' | 'bl
 }
 
 /** §2.4 [Ours]: a verified zip from an earlier attempt is used again; Moodle keeps no copy after one fetch. */
-async function fetchOrReuseZip(deps: ImportDeps, item: QueueItem, tempDir: string, observer: ImportObserver): Promise<string> {
-  const cached = cachedZipPath(deps, item);
-  if (item.zipPath === cached && item.zipSha1 && (await exists(cached))) return cached;
-
+async function fetchOrReuseZip(deps: ImportDeps, item: QueueItem, peer: Peer, tempDir: string, observer: ImportObserver): Promise<string> {
   const importData = item.importData!;
+  const cached = cachedZipPath(deps, item);
+  // Only the package this submission announced, still intact on disk (§2.4 "checked against zipsha1").
+  if (item.zipPath === cached && item.zipSha1 === importData.zipfilesha1 && (await exists(cached))) {
+    const onDisk = await hashFile(cached, 'sha1');
+    if (onDisk.hash === importData.zipfilesha1 && onDisk.size === importData.zipfilesize) return cached;
+    await fs.rm(cached, { force: true });
+  }
+
   if (importData.zipfilesize > deps.config.portfolio.maxZipBytes) throw importError('Package too large');
   const download = path.join(tempDir, 'import.zip');
   let lastReport = 0;
@@ -177,10 +193,10 @@ async function fetchOrReuseZip(deps: ImportDeps, item: QueueItem, tempDir: strin
   const fetched =
     item.transport === 'http' && item.location
       ? await fetchOverHttp(
-          { location: item.location, peerWwwroot: item.host!, id: item.id, token: item.token, expectedBytes: importData.zipfilesize },
+          { location: item.location, peerWwwroot: peer.wwwroot, id: item.id, token: item.token, expectedBytes: importData.zipfilesize },
           target,
         )
-      : await fetchOverMnet(deps.client, (await findPeer(deps.db, item.host!))!, item.token, target);
+      : await fetchOverMnet(deps.client, peer, item.token, target);
   if (fetched.bytes !== importData.zipfilesize) throw importError("size of received importfile didn't match expected size");
   if (fetched.sha1 !== importData.zipfilesha1) throw importError("sha1 of received importfile didn't match expected sha1");
   await fs.mkdir(path.dirname(cached), { recursive: true, mode: 0o700 });

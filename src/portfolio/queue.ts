@@ -118,11 +118,6 @@ export async function createIntent(
   }
 }
 
-export async function findQueueItem(db: Knex, id: number): Promise<QueueItem | undefined> {
-  const row = await db<QueueRow>('import_queue').where({ id }).first();
-  return row && toItem(row);
-}
-
 /** Tokens are compared exactly and together with the host: another peer's token is "not found" (§2.2). */
 export async function findIntent(db: Knex, host: string, handle: { token: string } | { id: number }, options: { forUpdate?: boolean } = {}): Promise<QueueItem | undefined> {
   const query = db<QueueRow>('import_queue').where({ host, ...handle }).first();
@@ -160,8 +155,9 @@ export async function claimItem(db: Knex, id: number, workerId: string, now: Dat
 }
 
 /**
- * Claims the oldest queued row that is due, or a `processing` row whose worker has not been heard of for
- * `staleSeconds` (it died mid-import: its transaction rolled back, so the row is whole). SKIP LOCKED lets
+ * Claims the oldest queued row that is due, or a queued (`ready`) row in `processing` whose worker has not
+ * been heard of for `staleSeconds` (it died mid-import: its transaction rolled back, so the row is whole).
+ * An immediate import that died is not taken: Moodle was told it failed (§1.3 step 10), so it expires. SKIP LOCKED lets
  * several workers and instances run side by side without taking the same row (style.md, graphile).
  */
 export async function claimNextItem(db: Knex, workerId: string, now: Date, staleSeconds: number): Promise<QueueItem | undefined> {
@@ -171,7 +167,7 @@ export async function claimNextItem(db: Knex, workerId: string, now: Date, stale
        select id from import_queue
         where expirytime > :now
           and ((state = 'queued' and (run_after is null or run_after <= :now))
-               or (state = 'processing' and locked_at < :stale))
+               or (state = 'processing' and ready = 1 and locked_at < :stale))
         order by id
         limit 1
         for update skip locked)

@@ -34,8 +34,10 @@ export async function beginIntent(
   username: XmlRpcValue | undefined,
   options: { createUser: boolean },
 ): Promise<IntentDecision> {
+  // Mahara checks the flag after finding the user, so an unknown user hears about the user first; but no
+  // account is created for an intent that is refused anyway.
+  if (options.createUser && !ctx.peer.settings.weImportContent) return { kind: 'refuse', reason: 'Importing content is disabled' };
   const user = await resolveUser(ctx, username, options.createUser);
-  // Mahara checks the flag after finding the user, so an unknown user hears about the user first.
   if (!ctx.peer.settings.weImportContent) return { kind: 'refuse', reason: 'Importing content is disabled' };
   const mustQueue = deps.config.portfolio.forceQueue;
   const item = await createIntent(ctx.db, { host: ctx.peer.wwwroot, userId: user.id, mustQueue, now: ctx.now });
@@ -77,8 +79,10 @@ export async function markReady(deps: ImportDeps, ctx: CallContext, request: Rea
     const format = normaliseFormat(request.format);
     const importData = readImportData(request.importData);
     if (row.state !== 'intended') {
-      // Moodle retried a call we already took: the same answer, as long as it is the same package.
-      if (row.format === request.format && row.importData?.zipfilesha1 === importData.zipfilesha1) return { answer: { type: 'queued' } };
+      // Moodle retried a call we queued: the same answer, as long as it is the same package. An import
+      // running now for the user who waits, or one that failed, is not "queued" (§8 row 9).
+      const same = row.format === request.format && row.importData?.zipfilesha1 === importData.zipfilesha1;
+      if (same && row.ready && (row.state === 'queued' || row.state === 'processing')) return { answer: { type: 'queued' } };
       throw importError('Queue record already submitted');
     }
     checkSizes(user, importData, deps);

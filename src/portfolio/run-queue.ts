@@ -1,7 +1,16 @@
 import fs from 'node:fs/promises';
 import { FaultCode, MnetFault, toFault } from '../errors.js';
 import { cachedZipPath, failureMessage, removeTempDir, runImport, type ImportDeps } from './process.js';
-import { claimNextItem, recordFailure, takeExpiredItems, writeHistory, type QueueItem } from './queue.js';
+import { cancelItem, claimNextItem, recordFailure, takeExpiredItems, writeHistory, type QueueItem } from './queue.js';
+
+/** An admin's "cancel" (§2.6): the row goes, recorded as cancelled, with its cached zip and temporary files. */
+export async function cancelTransfer(deps: ImportDeps, id: number): Promise<boolean> {
+  const item = await cancelItem(deps.db, id, deps.now());
+  if (!item) return false;
+  await fs.rm(cachedZipPath(deps, item), { force: true });
+  await removeTempDir(deps, item);
+  return true;
+}
 
 export interface QueueRunSummary {
   expired: number;

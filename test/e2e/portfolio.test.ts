@@ -203,10 +203,14 @@ describe.each(engines)('portfolio export from Moodle ($name)', (engine) => {
     try {
       const before = await db()('import_queue').count({ n: '*' }).first();
       expect(await value(MethodPath.contentIntent, ['amelia'])).toEqual({ sendtype: 'no' });
+      // The design names may create the user, but not for an intent refused anyway.
+      await updatePeerIdentitySettings(db(), peer.id, { weAutoCreateUsers: true });
+      expect(await value(MethodPath.contentIntent, ['newcomer'])).toEqual({ sendtype: 'no' });
+      expect(await db()('remote_users').where({ remote_username: 'newcomer' })).toHaveLength(0);
       expect(await fault(MethodPath.sendContentIntent, ['amelia'])).toEqual({ code: 0, message: 'Importing content is disabled' });
       expect(await db()('import_queue').count({ n: '*' }).first()).toEqual(before);
     } finally {
-      await updatePeerIdentitySettings(db(), peer.id, { weImportContent: true });
+      await updatePeerIdentitySettings(db(), peer.id, { weImportContent: true, weAutoCreateUsers: false });
     }
   });
 });

@@ -43,7 +43,7 @@ export function decodeEntities(raw: string): DecodedText {
       if (!Number.isFinite(code) || code <= 0 || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return '\ufffd';
       return String.fromCodePoint(code);
     }
-    const known = NAMED[ref];
+    const known = Object.hasOwn(NAMED, ref) ? NAMED[ref] : undefined;
     if (known !== undefined && whole.endsWith(';')) return known;
     // Browsers also accept a few legacy names without ';' (`&amp`, `&lt`); treat those as known too.
     if (known !== undefined && ['amp', 'lt', 'gt', 'quot', 'nbsp', 'copy', 'reg'].includes(ref)) return known;

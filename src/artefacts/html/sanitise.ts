@@ -160,6 +160,9 @@ function keptValue(element: string, attr: HtmlAttribute, options: SanitiseOption
   return text;
 }
 
+/** Schemes that run code or load local or inline content when followed. */
+const SCRIPTABLE_SCHEMES = new Set(['javascript', 'vbscript', 'data', 'file', 'blob', 'filesystem']);
+
 export function isSafeUrl(url: string, isImage: boolean, options: SanitiseOptions = {}): boolean {
   // Browsers ignore ASCII tab/newline anywhere in a URL and leading/trailing controls and spaces.
   const cleaned = url.replace(/[\t\n\r]/g, '').replace(/^[\u0000-\u0020]+|[\u0000-\u0020]+$/g, '');
@@ -169,6 +172,9 @@ export function isSafeUrl(url: string, isImage: boolean, options: SanitiseOption
   }
   if (SAFE_SCHEMES.has(scheme)) return true;
   if (isImage && /^data:image\/(?:png|gif|jpeg|webp);base64,[A-Za-z0-9+/=\s]*$/i.test(cleaned)) return true;
+  // A caller may keep other URLs (a LEAP feed's entry ids, `portfolio:storedfile1`), never one a browser
+  // would run or load: the scheme is judged on the cleaned URL, as the browser reads it.
+  if (SCRIPTABLE_SCHEMES.has(scheme)) return false;
   return options.keepUrl?.(url) ?? false;
 }
 

@@ -81,9 +81,9 @@ export function toHtmlField(text: EntryText, feed: LeapFeed): string {
   return sanitiseHtml(text.value, { keepUrl: (url) => isEntryReference(url, feed) });
 }
 
-/** An entry id of this feed, unless its scheme could run code in a browser. */
+/** An entry id of this feed (the sanitiser has already refused schemes a browser would run). */
 function isEntryReference(url: string, feed: LeapFeed): boolean {
-  return feed.byId.has(url.trim()) && !/^\s*(?:javascript|vbscript|data|file):/i.test(url);
+  return feed.byId.has(url.trim());
 }
 
 /** Plain text of an entry's content, tags stripped (§6.8: a file's description). */

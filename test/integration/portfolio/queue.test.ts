@@ -3,6 +3,7 @@ import { createUser } from '../../../src/identity/users.js';
 import { savePeer } from '../../../src/mnet/peers.js';
 import {
   backoffMs,
+  claimItem,
   claimNextItem,
   createIntent,
   markQueued,
@@ -87,6 +88,13 @@ describe.each(engines)('import queue ($name)', (engine) => {
     const late = await recordFailure(t.db, { ...taken!, attempts: 1 }, { message: 'late', permanent: true, maxAttempts: 5, now, workerId: 'dead' });
     expect(late).toBeUndefined();
     expect(await t.db('import_queue').where({ id: item!.id }).first()).toMatchObject({ state: 'processing', locked_by: 'alive', lasterror: null });
+  });
+
+  it('an immediate import whose worker died is never taken by the queue: Moodle was told it failed', async () => {
+    const item = await createIntent(t.db, { host, userId, mustQueue: false, now });
+    await recordSubmission(t.db, item.id, { format: 'file', importData: data, loglevel: null, transport: 'mnet', location: null });
+    await claimItem(t.db, item.id, 'dead', now);
+    expect(await claimNextItem(t.db, 'alive', new Date(now.getTime() + 7200_000), 3600)).toBeUndefined();
   });
 
   it('expired rows are taken whatever their state, except one a live worker holds', async () => {

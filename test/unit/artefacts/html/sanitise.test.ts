@@ -37,6 +37,17 @@ describe('sanitiseHtml', () => {
     expect(sanitiseHtml('<a href="portfolio:f2">f</a>', { keepUrl: (u) => u === 'portfolio:f1' })).toBe('<a>f</a>');
   });
 
+  it('never keeps a URL a browser would run, even one the caller vouches for (a feed can name an entry so)', () => {
+    const keepAll = { keepUrl: () => true };
+    for (const href of ['java&#9;script:alert(1)', 'java\nscript:alert(1)', ' JavaScript:alert(1)', 'vbscript:x', 'data:text/html,<script>x</script>', 'file:///etc/passwd']) {
+      expect(sanitiseHtml(`<a href="${href}">x</a>`, keepAll)).toBe('<a>x</a>');
+    }
+  });
+
+  it('decodes only real entity names (not Object.prototype members)', () => {
+    expect(sanitiseHtml('<p>&constructor; &amp; &toString;</p>')).not.toContain('native code');
+  });
+
   it('balances tags: stray end tags go, open ones are closed', () => {
     expect(sanitiseHtml('</div></td>x<b>y')).toBe('x<b>y</b>');
     expect(sanitiseHtml('<div><p><b>x</div>y')).toBe('<div><p><b>x</b></p></div>y');

@@ -114,3 +114,30 @@ describe('scoring and picking', () => {
     expect(() => mapping(build(posts), [bad])).toThrow(expect.objectContaining({ code: FaultCode.Internal }));
   });
 });
+
+describe('deeply nested folders', () => {
+  it('thousands of nested Folder selections: only the outermost is a folder strategy, requiring all the others', () => {
+    const n = 5000;
+    let entries = '';
+    for (let i = 0; i < n; i++) {
+      const part = i + 1 < n ? `<link rel="leap2:has_part" href="f${i + 1}"/>` : '';
+      entries += `<entry><id>f${i}</id><title>F${i}</title><content/><rdf:type rdf:resource="leap2:selection"/><category term="Folder" scheme="categories:selection_type#"/>${part}</entry>`;
+    }
+    const feed = build(wrap(entries));
+    const trace = createImportTrace(silentLogger, 0, {});
+    const offers = collectStrategies(feed, leapPlugins, same, trace);
+    const folderOffers = [...offers.values()].flat().filter((s) => s.plugin === 'file' && s.id === 'folder');
+    expect(folderOffers.map((s) => s.entryId)).toEqual(['f0']);
+    expect(folderOffers[0]!.requires).toHaveLength(n - 1);
+    expect(folderOffers[0]!.requires[0]).toBe('f1');
+  });
+
+  it('a cycle of folders with no outside parent leaves each of them at the top level (§8 row 39)', () => {
+    const folder = (id: string, part: string) =>
+      `<entry><id>${id}</id><title>${id}</title><content/><rdf:type rdf:resource="leap2:selection"/><category term="Folder" scheme="categories:selection_type#"/><link rel="leap2:has_part" href="${part}"/></entry>`;
+    const feed = build(wrap(folder('a', 'b') + folder('b', 'c') + folder('c', 'a')));
+    const offers = collectStrategies(feed, leapPlugins, same, createImportTrace(silentLogger, 0, {}));
+    const folders = [...offers.values()].flat().filter((s) => s.plugin === 'file' && s.id === 'folder');
+    expect(folders.map((s) => s.entryId).sort()).toEqual(['a', 'b', 'c']);
+  });
+});
