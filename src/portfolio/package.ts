@@ -14,6 +14,8 @@ export interface PackageRequest {
   readonly designNames: boolean;
   /** §6.5: never for imports from a peer. */
   readonly skipPersonData: boolean;
+  /** The student waits (send_content_ready with fetchnow): Mahara words validation errors differently then. */
+  readonly immediate: boolean;
 }
 
 const MAX_MANIFEST_BYTES = 1024 * 1024;
@@ -35,7 +37,8 @@ export async function importPackage(
   if (lines) return importByManifest(entries, lines, request, ctx, plugins);
   if (request.format === 'file') return importFiles(matchFileManifest(entries, request.importData), ctx, plugins);
   const xml = LEAP_XML_NAMES.map((name) => entries.find((e) => e.name === name)).find((e) => e !== undefined);
-  if (!xml) throw importError('Missing leap xml file');
+  // §8 row 29: the immediate path runs Mahara's validate_transported_data, which reports it as importdata.
+  if (!xml) throw importError(request.immediate ? 'Invalid importdata: Missing leap xml file' : 'Missing leap xml file');
   return importLeap(xml, ctx, request, plugins);
 }
 

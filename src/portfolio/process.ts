@@ -93,6 +93,8 @@ export async function runImport(deps: ImportDeps, item: QueueItem, observer: Imp
             importData,
             designNames: importData.designnames === true,
             skipPersonData: true,
+            // Only content_ready's own import claims a row that was never marked ready.
+            immediate: !item.ready,
           },
           {
             trx,

@@ -218,9 +218,16 @@ describe.each(engines)('portfolio export: bad input ($name)', (engine) => {
     expect(Number((await db()('users').where({ id: userId }).first()).quota_used)).toBe(0);
   });
 
-  it('a LEAP2A export without leap2a.xml is "Missing leap xml file"', async () => {
+  it('a LEAP2A export without leap2a.xml is "Invalid importdata: Missing leap xml file" while the student waits', async () => {
     const zip = fileZip();
-    expect((await readyNow(zip, await importDataFor(zip), 'leap2a')).message).toBe('Missing leap xml file');
+    expect((await readyNow(zip, await importDataFor(zip), 'leap2a')).message).toBe('Invalid importdata: Missing leap xml file');
+    // The same package through the queue is recorded in Mahara's cron wording.
+    const token = await intent();
+    exports.offer(token, zip);
+    await value(MethodPath.sendContentReady, [token, 'amelia', 'leap2a', await importDataFor(zip), '']);
+    await processIncomingContentQueue(running.services.imports);
+    expect(await db()('import_queue').where({ token }).first()).toMatchObject({ lasterror: 'Missing leap xml file' });
+    await db()('import_queue').delete();
     await nothingCreated();
   });
 
