@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Knex } from 'knex';
 import { loadConfig, type Config, type MnetConfig } from '../../src/config.js';
 import { silentLogger, type Logger } from '../../src/log.js';
+import { MnetClient } from '../../src/mnet/client.js';
 import { openServices, type Services } from '../../src/services.js';
 
 /** A short temporary DATA_DIR (the control socket path must stay under ~100 bytes). */
@@ -30,4 +31,17 @@ export async function createTestServices(options: {
   log?: Logger;
 }): Promise<Services> {
   return openServices(testConfig(options.env, options.mnet), options.log ?? silentLogger, { db: options.db, now: options.now });
+}
+
+/** A client like services.client but with some MNet settings changed. */
+export function clientWith(services: Services, mnet: Partial<MnetConfig>): MnetClient {
+  return new MnetClient({
+    db: services.db,
+    keys: services.keys,
+    registry: services.registry,
+    wwwroot: services.config.wwwroot,
+    mnet: { ...services.config.mnet, ...mnet },
+    log: services.log,
+    now: services.now,
+  });
 }

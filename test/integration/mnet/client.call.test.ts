@@ -1,17 +1,15 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { MnetConfig } from '../../../src/config.js';
 import { FaultCode, MnetFault } from '../../../src/errors.js';
 import { parseCertificate } from '../../../src/mnet/certificate.js';
-import { MnetClient } from '../../../src/mnet/client.js';
 import { encodeResponse, type XmlRpcValue } from '../../../src/mnet/codec.js';
 import { findPeer, forgetCachedPeers, updatePeerKey, type Peer } from '../../../src/mnet/peers.js';
 import { setPeerService } from '../../../src/mnet/methods.js';
 import type { Services } from '../../../src/services.js';
 import { engines, type TestDb } from '../../helpers/db.js';
 import { FakeFault, FakePeer, registerFakePeer } from '../../helpers/fake-peer.js';
-import { createTestServices } from '../../helpers/services.js';
+import { clientWith, createTestServices } from '../../helpers/services.js';
 import { faultOf } from '../../helpers/faults.js';
 
 /**
@@ -49,18 +47,6 @@ describe.each(engines)('MnetClient.call against a FakePeer ($name)', (engine) =>
     return { fake, peer };
   }
 
-  /** A client like services.client but with some MNet settings changed. */
-  function clientWith(mnet: Partial<MnetConfig>): MnetClient {
-    return new MnetClient({
-      db: services.db,
-      keys: services.keys,
-      registry: services.registry,
-      wwwroot: OUR_WWWROOT,
-      mnet: { ...services.config.mnet, ...mnet },
-      log: services.log,
-      now: services.now,
-    });
-  }
 
   const storedPem = async (wwwroot: string) => (await findPeer(services.db, wwwroot, { includeDeleted: true }))!.publicKeyPem;
 
@@ -146,7 +132,7 @@ describe.each(engines)('MnetClient.call against a FakePeer ($name)', (engine) =>
     it('honours a larger configured threshold', async () => {
       const { fake, peer } = await registeredFake();
       fake.clockSkewSeconds = 60;
-      const lenient = clientWith({ driftThresholdSeconds: 120 });
+      const lenient = clientWith(services, { driftThresholdSeconds: 120 });
       expect(await lenient.call(peer, ECHO, ['ok'])).toEqual({ echoed: ['ok'], from: 'fake' });
       fake.clockSkewSeconds = 200;
       expect(await faultOf(lenient.call(peer, ECHO, []))).toBe(FaultCode.TimeDrift);
@@ -250,14 +236,14 @@ describe.each(engines)('MnetClient.call against a FakePeer ($name)', (engine) =>
       const { fake, peer } = await registeredFake();
       fake.rawAnswer = () => ({ status: 200, body: encodeResponse('too late'), delayMs: 3_000 });
       const started = Date.now();
-      expect(await faultOf(clientWith({ clientTimeoutMs: 300 }).call(peer, ECHO, []))).toBe(FaultCode.Transport);
+      expect(await faultOf(clientWith(services, { clientTimeoutMs: 300 }).call(peer, ECHO, []))).toBe(FaultCode.Transport);
       expect(Date.now() - started).toBeLessThan(2_500);
     });
 
     it('a streamed response over maxResponseBytes is BodyTooLarge', async () => {
       const { fake, peer } = await registeredFake();
       fake.rawAnswer = () => ({ status: 200, body: Buffer.alloc(200_000, 'a') });
-      expect(await faultOf(clientWith({ maxResponseBytes: 100_000 }).call(peer, ECHO, []))).toBe(FaultCode.BodyTooLarge);
+      expect(await faultOf(clientWith(services, { maxResponseBytes: 100_000 }).call(peer, ECHO, []))).toBe(FaultCode.BodyTooLarge);
     });
 
     it('a response declaring a Content-Length over maxResponseBytes is BodyTooLarge', async () => {
@@ -272,7 +258,7 @@ describe.each(engines)('MnetClient.call against a FakePeer ($name)', (engine) =>
         await services.db('peers').where({ id: peer.id }).update({ wwwroot: url });
         forgetCachedPeers(services.db);
         const moved = (await findPeer(services.db, url))!;
-        expect(await faultOf(clientWith({ maxResponseBytes: 100_000 }).call(moved, ECHO, []))).toBe(FaultCode.BodyTooLarge);
+        expect(await faultOf(clientWith(services, { maxResponseBytes: 100_000 }).call(moved, ECHO, []))).toBe(FaultCode.BodyTooLarge);
       } finally {
         big.closeAllConnections();
         await new Promise<void>((resolve) => big.close(() => resolve()));

@@ -5,16 +5,14 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { MnetConfig } from '../../../src/config.js';
 import { FaultCode } from '../../../src/errors.js';
-import { MnetClient } from '../../../src/mnet/client.js';
 import { encodeFault, encodeResponse } from '../../../src/mnet/codec.js';
 import { findPeer, forgetCachedPeers, type Peer } from '../../../src/mnet/peers.js';
 import type { Services } from '../../../src/services.js';
 import { engines, type TestDb } from '../../helpers/db.js';
 import { FakeFault, FakeFileResult, FakePeer, registerFakePeer } from '../../helpers/fake-peer.js';
 import { faultOf } from '../../helpers/faults.js';
-import { createTestServices } from '../../helpers/services.js';
+import { clientWith, createTestServices } from '../../helpers/services.js';
 
 /**
  * MnetClient.callForFile against a FakePeer that streams its file answers (stream-envelope.ts): the
@@ -55,17 +53,6 @@ describe.each(engines)('MnetClient.callForFile against a FakePeer ($name)', (eng
     return { fake, peer };
   }
 
-  function clientWith(mnet: Partial<MnetConfig>): MnetClient {
-    return new MnetClient({
-      db: services.db,
-      keys: services.keys,
-      registry: services.registry,
-      wwwroot: OUR_WWWROOT,
-      mnet: { ...services.config.mnet, ...mnet },
-      log: services.log,
-      now: services.now,
-    });
-  }
 
   let sources = 0;
   /** A file of random bytes to send; returns its path and sha1. */
@@ -270,7 +257,7 @@ describe.each(engines)('MnetClient.callForFile against a FakePeer ($name)', (eng
       const { fake, peer } = await registeredFake();
       fake.rawAnswer = () => ({ status: 200, body: encodeResponse('late'), delayMs: 3_000 });
       const started = Date.now();
-      expect(await faultOf(clientWith({ clientTimeoutMs: 300 }).callForFile(peer, FETCH, [], target()))).toBe(FaultCode.Transport);
+      expect(await faultOf(clientWith(services, { clientTimeoutMs: 300 }).callForFile(peer, FETCH, [], target()))).toBe(FaultCode.Transport);
       expect(Date.now() - started).toBeLessThan(2_500);
       expect(leftovers()).toEqual([]);
     });
@@ -282,7 +269,7 @@ describe.each(engines)('MnetClient.callForFile against a FakePeer ($name)', (eng
       // A valid answer (signed by the peer, encrypted to us), sent in 8 pieces 120 ms apart.
       fake.rawAnswer = () => ({ status: 200, body: fake.buildRequest(ourPem, encodeResponse(data.toString('base64'))), pieces: 8, pieceDelayMs: 120 });
       const started = Date.now();
-      const result = await clientWith({ clientTimeoutMs: 400 }).callForFile(peer, FETCH, [], target());
+      const result = await clientWith(services, { clientTimeoutMs: 400 }).callForFile(peer, FETCH, [], target());
       expect(Date.now() - started).toBeGreaterThan(800);
       expect(result).toEqual({ bytes: 30_000, sha1: crypto.createHash('sha1').update(data).digest('hex') });
     });
