@@ -149,7 +149,7 @@ export class MnetClient {
     if (outer.name === 'methodResponse') throwPlainResponse(peer, outer);
     if (outer.name !== 'encryptedMessage') throw new MnetFault(FaultCode.BadResponse, `${peer.wwwroot}: not an MNet response`);
     // A response encrypted to one of our old keys is fine (§4.3, checklist 33).
-    const opened = decryptEnvelope(readResponse(peer, () => readEncryptedMessage(outer)), await keys.decryptionKeys());
+    const opened = await decryptEnvelope(readResponse(peer, () => readEncryptedMessage(outer)), await keys.decryptionKeys());
     if (!opened) throw new MnetFault(FaultCode.BadResponse, `${peer.wwwroot}: response could not be decrypted with our keys`);
     const inner = parseXml(opened.plaintext, FaultCode.BadResponse);
     if (inner.name !== 'signedMessage') throw new MnetFault(FaultCode.BadResponse, `${peer.wwwroot}: payload not signed`);

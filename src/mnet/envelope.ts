@@ -287,25 +287,25 @@ const PLAINTEXT_START = /^(?:\xef\xbb\xbf)?[ \t\r\n]*(?:<\?xml[^>]*\?>[ \t\r\n]*
  * ENVELOPE_KEY_PROBE_BYTES of the ciphertext, so a streaming reader can call it before decrypting the
  * rest. Returns null when no key fits (→ 7023).
  */
-export function findEnvelopeKey(
+export async function findEnvelopeKey(
   encryptedKey: Buffer,
   dataPrefix: Buffer,
   keys: readonly DecryptionKey[],
-): { rc4Key: Buffer; keyIndex: number } | null {
+): Promise<{ rc4Key: Buffer; keyIndex: number } | null> {
   const prefix = dataPrefix.subarray(0, ENVELOPE_KEY_PROBE_BYTES);
   for (let keyIndex = 0; keyIndex < keys.length; keyIndex++) {
     const { privateKey, rejectionSecret } = keys[keyIndex]!;
-    const rc4Key = rsaDecryptPkcs1Implicit(privateKey, encryptedKey, rejectionSecret);
+    const rc4Key = await rsaDecryptPkcs1Implicit(privateKey, encryptedKey, rejectionSecret);
     if (PLAINTEXT_START.test(rc4(rc4Key, prefix).toString('latin1'))) return { rc4Key, keyIndex };
   }
   return null;
 }
 
 /** Opens an encrypted envelope with the first fitting key (findEnvelopeKey); null when none fits (→ 7023). */
-export function decryptEnvelope(
+export async function decryptEnvelope(
   msg: EncryptedMessage,
   keys: readonly DecryptionKey[],
-): { plaintext: Buffer; keyIndex: number } | null {
-  const found = findEnvelopeKey(msg.encryptedKey, msg.data, keys);
+): Promise<{ plaintext: Buffer; keyIndex: number } | null> {
+  const found = await findEnvelopeKey(msg.encryptedKey, msg.data, keys);
   return found && { plaintext: rc4(found.rc4Key, msg.data), keyIndex: found.keyIndex };
 }

@@ -131,7 +131,7 @@ export class FileResponseReceiver {
     const { options } = this;
     const outer = this.outer!;
     const bad = malformedResponse(options.peerLabel);
-    const found = findEnvelopeKey(outer.encryptedKey(), outer.probe, keys);
+    const found = await findEnvelopeKey(outer.encryptedKey(), outer.probe, keys);
     if (!found) throw new MnetFault(FaultCode.BadResponse, `${options.peerLabel}: response could not be decrypted with our keys`);
 
     const target = this.target!;

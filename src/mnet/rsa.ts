@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { rawPrivateDecrypt } from './rsa-workers.js';
 
 /**
  * RSAES-PKCS1-v1_5 for MNet's key transport (mnet-protocol.md §4.1): the 16-byte RC4 key of every envelope
@@ -51,33 +52,41 @@ const select = (mask: number, a: number, b: number): number => (a & mask) | (b &
  * ciphertext and key. A ciphertext longer than the modulus, or numerically not below it, also gives the
  * synthetic value (never a different error); a shorter one is left-padded with zeros, as OpenSSL reads it
  * as a big-endian integer anyway.
+ *
+ * The raw RSA runs on a worker thread (rsa-workers.ts), so the main thread goes on with other requests
+ * meanwhile; the unpadding runs here, on the main thread, after it. Rejects only if the worker failed.
  */
-export function rsaDecryptPkcs1Implicit(
+export async function rsaDecryptPkcs1Implicit(
   privateKey: crypto.KeyObject,
   ciphertext: Buffer,
   rejectionSecret: Buffer,
-): Buffer {
+): Promise<Buffer> {
   const bits = privateKey.asymmetricKeyDetails?.modulusLength;
   if (privateKey.type !== 'private' || privateKey.asymmetricKeyType !== 'rsa' || !bits) {
     throw new TypeError('rsaDecryptPkcs1Implicit needs an RSA private key');
   }
   const k = (bits + 7) >> 3;
 
+  // Raw RSA. Every failure becomes an all-zero block, which the unpadding below rejects like any other
+  // bad padding; the length of the ciphertext is public, so checking it is not a leak.
+  let em: Buffer | null = null;
+  if (ciphertext.length <= k) {
+    const input = ciphertext.length === k ? ciphertext : Buffer.concat([Buffer.alloc(k - ciphertext.length), ciphertext]);
+    em = await rawPrivateDecrypt(privateKey, input);
+  }
+  return unpadPkcs1Implicit(em, k, ciphertext, rejectionSecret);
+}
+
+/**
+ * The constant-time half of rsaDecryptPkcs1Implicit: `raw` is the raw RSA result (k bytes), or null when
+ * OpenSSL refused the ciphertext.
+ */
+function unpadPkcs1Implicit(raw: Buffer | null, k: number, ciphertext: Buffer, rejectionSecret: Buffer): Buffer {
   // The synthetic value is computed on every call, so good and bad paddings do the same work.
   const synthetic = crypto.createHmac('sha256', rejectionSecret).update(ciphertext).digest();
 
-  // Raw RSA. Every failure becomes an all-zero block, which the unpadding below rejects like any other
-  // bad padding; the length of the ciphertext is public, so checking it is not a leak.
-  let em: Buffer;
-  let ok = 0;
-  try {
-    if (ciphertext.length > k) throw new RangeError('ciphertext longer than the modulus');
-    const input = ciphertext.length === k ? ciphertext : Buffer.concat([Buffer.alloc(k - ciphertext.length), ciphertext]);
-    em = crypto.privateDecrypt({ key: privateKey, padding: crypto.constants.RSA_NO_PADDING }, input);
-    ok = -1;
-  } catch {
-    em = Buffer.alloc(k);
-  }
+  let em = raw ?? Buffer.alloc(k);
+  let ok = raw ? -1 : 0;
   if (em.length !== k) {
     // Not reachable with OpenSSL (it returns exactly k bytes), kept so the loops below stay in bounds.
     em = Buffer.alloc(k);

@@ -116,12 +116,12 @@ export class MnetServer {
       outerWwwroot = trimWwwroot(envelope.wwwroot);
       const { keys } = this.deps;
       let candidates = await keys.decryptionKeys();
-      let opened = decryptEnvelope(envelope, candidates);
+      let opened = await decryptEnvelope(envelope, candidates);
       if (!opened) {
         // Another instance may have rotated the shared key pair since we read ours (at most once a second,
         // so undecryptable junk cannot turn every request into a database read).
         const fresher = await keys.refresh();
-        if (fresher !== candidates) opened = decryptEnvelope(envelope, (candidates = fresher));
+        if (fresher !== candidates) opened = await decryptEnvelope(envelope, (candidates = fresher));
       }
       if (!opened) throw new MnetFault(FaultCode.CannotDecrypt, 'No key could decrypt this message');
       replyKey = candidates[opened.keyIndex]!;

@@ -101,7 +101,7 @@ describe.each(engines)('two services over loopback HTTP ($name)', (engine) => {
 
   /** Opens B's answer to a hand-built request the way A's client would. */
   async function openAtA(body: Buffer): Promise<ReturnType<typeof decodeMethodResponse>> {
-    const opened = decryptEnvelope(readEncryptedMessage(parseXml(body, 6001)), await a.running.services.keys.decryptionKeys());
+    const opened = await decryptEnvelope(readEncryptedMessage(parseXml(body, 6001)), await a.running.services.keys.decryptionKeys());
     expect(opened).not.toBeNull();
     const message = readSignedMessage(parseXml(opened!.plaintext, 6002));
     expect(message.wwwroot).toBe(b.wwwroot);

@@ -113,8 +113,8 @@ export class FakePeer {
   }
 
   /** Opens a response from the site at `senderPem` that was encrypted to us. */
-  openResponse(body: Buffer, senderPem: string): { payload: Buffer; verified: boolean } {
-    const opened = decryptEnvelope(readEncryptedMessage(parseXml(body, 6001)), this.keys);
+  async openResponse(body: Buffer, senderPem: string): Promise<{ payload: Buffer; verified: boolean }> {
+    const opened = await decryptEnvelope(readEncryptedMessage(parseXml(body, 6001)), this.keys);
     if (!opened) throw new Error('fake peer could not decrypt the response');
     const message = readSignedMessage(parseXml(opened.plaintext, 6002));
     return { payload: message.payload, verified: verifySignedMessage(message, parseCertificate(senderPem).publicKey) };
@@ -171,7 +171,7 @@ export class FakePeer {
       return encodeFault(7021, 'plaintext not allowed');
     }
     const envelope = readEncryptedMessage(root);
-    const opened = decryptEnvelope(envelope, this.keys);
+    const opened = await decryptEnvelope(envelope, this.keys);
     if (!opened) return encodeFault(7023, 'encryption-invalid');
     const callerPem = this.trusted.get(envelope.wwwroot);
     if (!callerPem) return encodeFault(7020, 'unknown wwwroot');

@@ -94,6 +94,6 @@ export async function callUsAs(
     headers: { 'Content-Type': 'text/xml' },
   });
   if (response.status !== 200) throw new Error(`POST ${url} (${method}) answered HTTP ${response.status}: ${await response.text()}`);
-  const opened = fake.openResponse(Buffer.from(await response.arrayBuffer()), ourPem);
+  const opened = await fake.openResponse(Buffer.from(await response.arrayBuffer()), ourPem);
   return { status: response.status, verified: opened.verified, response: decodeMethodResponse(parseXml(opened.payload, 6007)) };
 }

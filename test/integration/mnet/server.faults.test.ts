@@ -200,7 +200,7 @@ describe.each(engines)('MnetServer.handle refusals ($name)', (engine) => {
     }
     let wrapping: Answer['wrapping'] = 'signed';
     if (doc.name === 'encryptedMessage') {
-      const opened = decryptEnvelope(readEncryptedMessage(doc), [moodleKey]);
+      const opened = await decryptEnvelope(readEncryptedMessage(doc), [moodleKey]);
       if (!opened) throw new Error('response is not encrypted to the caller');
       doc = parseXml(opened.plaintext, 0);
       wrapping = 'encrypted';
@@ -438,7 +438,7 @@ describe.each(engines)('MnetServer.handle refusals ($name)', (engine) => {
       expectNothingRan();
       // §3.3 step 3: one encrypted system/listServices call, encrypted to the key we have stored for the peer.
       expect(refreshBodies).toHaveLength(1);
-      const opened = decryptEnvelope(readEncryptedMessage(parseXml(refreshBodies[0]!, 0)), [moodleKey]);
+      const opened = await decryptEnvelope(readEncryptedMessage(parseXml(refreshBodies[0]!, 0)), [moodleKey]);
       const call = decodeMethodCall(parseXml(readSignedMessage(parseXml(opened!.plaintext, 0)).payload, 0));
       expect(call.methodName).toBe(MethodPath.listServices);
     });
@@ -493,7 +493,7 @@ describe.each(engines)('MnetServer.handle refusals ($name)', (engine) => {
         expect((await findPeer(testDb.db, fake.wwwroot))!.publicKeyPem).toBe(fake.certificatePem);
         expect(fake.calls.map((c) => c.method)).toEqual([MethodPath.listServices]);
         // The answer goes to the caller's stored certificate, which is now the new one.
-        const opened = fake.openResponse(res.body, await ourPem());
+        const opened = await fake.openResponse(res.body, await ourPem());
         expect(opened.verified).toBe(true);
         expect(decodeMethodResponse(parseXml(opened.payload, 0))).toEqual({ value: ['echo', 'rotated'] });
       } finally {

@@ -40,12 +40,12 @@ function offsetInFirst100(bytes: Buffer, needle: string): number {
 }
 
 /** Checks the envelope layout Moodle's client insists on, opens the answer like Moodle would and decodes it. */
-function openAsMoodle(res: MnetHttpResponse) {
+async function openAsMoodle(res: MnetHttpResponse) {
   expect(res.status).toBe(200);
   expect(res.body.subarray(0, 5).toString('latin1')).toBe('<?xml');
   expect(offsetInFirst100(res.body, '<encryptedMessage>')).toBeGreaterThan(0);
   const envelope = readEncryptedMessage(parseXml(res.body, 0));
-  const opened = decryptEnvelope(envelope, [moodleKey]);
+  const opened = await decryptEnvelope(envelope, [moodleKey]);
   if (!opened) throw new Error('the response is not encrypted to the Moodle fixture key');
 
   expect(opened.plaintext.subarray(0, 5).toString('latin1')).toBe('<?xml');
@@ -142,7 +142,7 @@ describe.each(engines)('MnetServer.handle with Moodle-made requests ($name)', (e
       const res = await server.handle({ body: fixture(v.request.files.encrypted!), host: 'mahara.test' });
 
       expect(calls).toEqual([{ method: v.method, params: (v.request.decoded as { params: unknown[] }).params, caller: MOODLE_WWWROOT }]);
-      const { envelope, message, verified, response } = openAsMoodle(res);
+      const { envelope, message, verified, response } = await openAsMoodle(res);
       expect(verified).toBe(true);
       expect(envelope.wwwroot).toBe(MAHARA_WWWROOT);
       expect(message.wwwroot).toBe(MAHARA_WWWROOT);
@@ -253,7 +253,7 @@ describe.each(engines)('MnetServer.handle with Moodle-made requests ($name)', (e
       });
       const body = buildEncryptedMessage({ plaintext: signed, wwwroot: MOODLE_WWWROOT, recipientKey: maharaPublicKey });
 
-      const { verified, response } = openAsMoodle(await server.handle({ body, host: 'mahara.test' }));
+      const { verified, response } = await openAsMoodle(await server.handle({ body, host: 'mahara.test' }));
       expect(verified).toBe(true);
       expect(response).toEqual({ value: MAHARA_CERT });
     });

@@ -116,7 +116,7 @@ describe.each(engines)('system methods through MnetServer.handle ($name)', (engi
     const body = buildEncryptedMessage({ plaintext: signed, wwwroot: MOODLE_WWWROOT, recipientKey: maharaPublicKey });
     const res = await services.mnetServer.handle({ body, host: 'mahara.test' });
 
-    const opened = decryptEnvelope(readEncryptedMessage(parseXml(res.body, 0)), [moodleKey]);
+    const opened = await decryptEnvelope(readEncryptedMessage(parseXml(res.body, 0)), [moodleKey]);
     if (!opened) throw new Error(`${method}: the answer is not encrypted to Moodle`);
     const message = readSignedMessage(parseXml(opened.plaintext, 0));
     expect(verifySignedMessage(message, maharaPublicKey)).toBe(true);
