@@ -54,19 +54,24 @@ interface ZipRecord {
   offset: number;
 }
 
+/** The fields a local header and a central record share, in the same order: version needed … extra length. */
+function writeSharedFields(b: Buffer, r: ZipRecord, at: number): void {
+  b.writeUInt16LE(20, at);
+  b.writeUInt16LE(r.flags, at + 2);
+  b.writeUInt16LE(r.method, at + 4);
+  b.writeUInt16LE(DOS_TIME, at + 6);
+  b.writeUInt16LE(DOS_DATE, at + 8);
+  b.writeUInt32LE(r.crc32 >>> 0, at + 10);
+  b.writeUInt32LE(r.compressedSize >>> 0, at + 14);
+  b.writeUInt32LE(r.uncompressedSize >>> 0, at + 18);
+  b.writeUInt16LE(r.name.length, at + 22);
+  b.writeUInt16LE(r.extra.length, at + 24);
+}
+
 function localHeader(r: ZipRecord): Buffer {
   const b = Buffer.alloc(30);
   b.writeUInt32LE(0x04034b50, 0);
-  b.writeUInt16LE(20, 4);
-  b.writeUInt16LE(r.flags, 6);
-  b.writeUInt16LE(r.method, 8);
-  b.writeUInt16LE(DOS_TIME, 10);
-  b.writeUInt16LE(DOS_DATE, 12);
-  b.writeUInt32LE(r.crc32 >>> 0, 14);
-  b.writeUInt32LE(r.compressedSize >>> 0, 18);
-  b.writeUInt32LE(r.uncompressedSize >>> 0, 22);
-  b.writeUInt16LE(r.name.length, 26);
-  b.writeUInt16LE(r.extra.length, 28);
+  writeSharedFields(b, r, 4);
   return Buffer.concat([b, r.name, r.extra]);
 }
 
@@ -74,16 +79,7 @@ function centralRecord(r: ZipRecord): Buffer {
   const b = Buffer.alloc(46);
   b.writeUInt32LE(0x02014b50, 0);
   b.writeUInt16LE(r.madeBy, 4);
-  b.writeUInt16LE(20, 6);
-  b.writeUInt16LE(r.flags, 8);
-  b.writeUInt16LE(r.method, 10);
-  b.writeUInt16LE(DOS_TIME, 12);
-  b.writeUInt16LE(DOS_DATE, 14);
-  b.writeUInt32LE(r.crc32 >>> 0, 16);
-  b.writeUInt32LE(r.compressedSize >>> 0, 20);
-  b.writeUInt32LE(r.uncompressedSize >>> 0, 24);
-  b.writeUInt16LE(r.name.length, 28);
-  b.writeUInt16LE(r.extra.length, 30);
+  writeSharedFields(b, r, 6);
   b.writeUInt32LE(r.externalAttributes >>> 0, 38);
   b.writeUInt32LE(r.offset, 42);
   return Buffer.concat([b, r.name, r.extra]);
