@@ -52,6 +52,12 @@ export const FaultCode = {
   FileTypeNotAllowed: 9012,
   /** A queued import's user or peer is gone or disabled: no retry can mend it (portfolio-import.md §8 rows 42, 43). */
   ImportTargetGone: 9013,
+  /** A local login was refused (wrong name or password, locked, suspended); the message says which it may say. */
+  LoginFailed: 9014,
+  /** A web page or form the caller may not use (not an admin, missing or wrong CSRF token). */
+  Forbidden: 9015,
+  /** A web page asked for something that does not exist, or not for this user. */
+  NotFound: 9016,
   /** Unexpected failure inside our code; the message is not shown to peers. */
   Internal: 9099,
 } as const;

@@ -13,7 +13,9 @@ import {
 import { getPeer, listPeers, updatePeerSettings, type Peer } from '../mnet/peers.js';
 import { pairPeers, parseSsoDirection, ssoDirectionOf, updatePeerIdentitySettings, type PeerIdentityChange } from '../identity/peer-settings.js';
 import { findUserByUsername, listUsers, setLoginAllowed } from '../identity/users.js';
+import { createPasswordLink, ensureAdmin } from '../identity/local-login.js';
 import type { Services } from '../services.js';
+import { PASSWORD_LINK_PATH } from '../web/login-routes.js';
 import { QUEUE_USAGE, runQueueCommand } from './queue-commands.js';
 
 export const USAGE = `Usage: npm run cli -- <command>
@@ -39,6 +41,9 @@ export const USAGE = `Usage: npm run cli -- <command>
   user list                             local users, with their login state and creating peer
   user allow-login <username>           let a user log in again
   user deny-login <username>            suspend a user's logins
+  user password-link <username>         print a single-use link (24 h) that sets the user's password
+  admin create <username>               make the user an admin (creating a local account if there is
+                                        none) and print a single-use link that sets its password
 ${QUEUE_USAGE}`;
 
 type Out = (line: string) => void;
@@ -230,6 +235,22 @@ async function dispatch(services: Services, argv: string[], out: Out): Promise<n
       const allowed = action === 'allow-login';
       await setLoginAllowed(services.db, user.id, allowed, services.now());
       out(`${user.username}: login ${allowed ? 'allowed' : 'denied'}`);
+      return 0;
+    }
+    case 'admin create':
+    case 'user password-link': {
+      const { positionals } = parseArgs({ args: rest, allowPositionals: true });
+      const username = one(positionals, 'username');
+      let user = await findUserByUsername(services.db, username);
+      if (group === 'admin') {
+        const made = await ensureAdmin(services.db, username, services.now());
+        user = made.user;
+        out(`${user.username} is ${made.created ? 'a new local account and ' : ''}an admin`);
+      }
+      if (!user) throw new MnetFault(FaultCode.InvalidInput, `No user named "${username}"; see: npm run cli -- user list`);
+      const token = await createPasswordLink(services.db, user.id, services.now());
+      out(`open this link within 24 hours to set the password of ${user.username} (it works once):`);
+      out(`  ${services.config.wwwroot}${PASSWORD_LINK_PATH.replace(':token', token)}`);
       return 0;
     }
     default: {

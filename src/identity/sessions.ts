@@ -18,6 +18,8 @@ export interface Session {
   readonly remoteUsername: string | null;
   /** SHA-1 hex of the User-Agent at login (§8's hash). */
   readonly userAgentSha1: string | null;
+  /** Echoed by every form of this session (src/web/csrf.ts); null for sessions older than the web pages. */
+  readonly csrfToken: string | null;
 }
 
 export interface NewSession {
@@ -40,6 +42,7 @@ interface SessionRow {
   idp_peer_id: number | null;
   remote_username: string | null;
   user_agent_sha1: string | null;
+  csrf_token: string | null;
 }
 
 function toSession(row: SessionRow): Session {
@@ -52,6 +55,7 @@ function toSession(row: SessionRow): Session {
     idpPeerId: row.idp_peer_id,
     remoteUsername: row.remote_username,
     userAgentSha1: row.user_agent_sha1 === null ? null : row.user_agent_sha1.trim(),
+    csrfToken: row.csrf_token,
   };
 }
 
@@ -80,6 +84,7 @@ export async function createSession(db: Knex, input: NewSession): Promise<{ toke
       idp_peer_id: input.idpPeerId ?? null,
       remote_username: input.remoteUsername ?? null,
       user_agent_sha1: input.userAgent == null ? null : hashUserAgent(input.userAgent),
+      csrf_token: crypto.randomBytes(32).toString('hex'),
     })
     .returning('*');
   return { token, session: toSession(row as SessionRow) };

@@ -15,6 +15,10 @@ export interface User {
   readonly quota: number;
   readonly quotaUsed: number;
   readonly loginAllowed: boolean;
+  /** May use the admin pages. */
+  readonly isAdmin: boolean;
+  /** Has a local password (otherwise only SSO logs them in). */
+  readonly hasPassword: boolean;
   /** The peer whose SSO or SchoolTool call created the account; null for local accounts. */
   readonly createdByPeerId: number | null;
   readonly createdAt: Date;
@@ -54,6 +58,8 @@ export interface UserRow {
   quota: string | number;
   quota_used: string | number;
   login_allowed: boolean;
+  is_admin: boolean;
+  password_hash: string | null;
   created_by_peer_id: number | null;
   created_at: Date;
   updated_at: Date;
@@ -71,6 +77,8 @@ export function toUser(row: UserRow): User {
     quota: Number(row.quota),
     quotaUsed: Number(row.quota_used),
     loginAllowed: row.login_allowed,
+    isAdmin: row.is_admin,
+    hasPassword: row.password_hash !== null,
     createdByPeerId: row.created_by_peer_id,
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),

@@ -3,7 +3,12 @@ import Koa from 'koa';
 import { engineName } from '../db/knex.js';
 import { FaultCode, MnetFault } from '../errors.js';
 import type { Services } from '../services.js';
+import { createGuards } from './guards.js';
+import { html } from './html.js';
+import { mountLoginRoutes } from './login-routes.js';
+import { pageState, renderPage } from './page.js';
 import { readBody } from './read-body.js';
+import { mountStylesheet } from './stylesheet.js';
 import { mountSsoRoutes } from './sso-routes.js';
 
 /** The Mahara paths peers build from our wwwroot (§1.1); they must not move. */
@@ -20,12 +25,17 @@ export function createWebApp(services: Services): Koa {
     try {
       await next();
     } catch (err) {
-      const status = typeof (err as { status?: unknown }).status === 'number' ? (err as { status: number }).status : 500;
+      const status = httpStatusOf(err);
       const expose = err instanceof MnetFault ? err.expose : (err as { expose?: boolean }).expose === true;
       if (status >= 500) log.error('request failed', { path: ctx.path, error: err });
+      const message = expose && err instanceof Error ? err.message : status >= 500 ? 'Internal server error' : 'Bad request';
+      if (pageState(ctx).htmlErrors) {
+        renderPage(ctx, config, { title: ERROR_HEADINGS[status] ?? 'Something went wrong', status, body: html`<p class="error" role="alert">${message}</p>` });
+        return;
+      }
       ctx.status = status;
       ctx.type = 'text/plain';
-      ctx.body = expose && err instanceof Error ? err.message : status >= 500 ? 'Internal server error' : 'Bad request';
+      ctx.body = message;
     }
   });
 
@@ -84,8 +94,40 @@ export function createWebApp(services: Services): Koa {
   });
 
   mountSsoRoutes(router, services);
+  mountStylesheet(router);
+  const guards = createGuards(services);
+  mountLoginRoutes(router, services, guards);
 
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;
+}
+
+const ERROR_HEADINGS: Record<number, string> = {
+  400: 'That did not work',
+  401: 'Not logged in',
+  403: 'Not allowed',
+  404: 'Not found',
+  413: 'Too large',
+};
+
+/** The HTTP status of an error: our fault codes where a page refuses, koa's `status` otherwise. */
+function httpStatusOf(err: unknown): number {
+  if (err instanceof MnetFault) {
+    switch (err.code) {
+      case FaultCode.InvalidInput:
+        return 400;
+      case FaultCode.LoginFailed:
+        return 401;
+      case FaultCode.Forbidden:
+        return 403;
+      case FaultCode.NotFound:
+      case FaultCode.PeerNotFound:
+        return 404;
+      case FaultCode.BodyTooLarge:
+        return 413;
+    }
+  }
+  const status = (err as { status?: unknown }).status;
+  return typeof status === 'number' ? status : 500;
 }

@@ -5,12 +5,13 @@ import { findSession } from '../identity/sessions.js';
 import { jumpToSp } from '../identity/sso-jump.js';
 import { landFromIdp } from '../identity/sso-land.js';
 import type { Services } from '../services.js';
+import { SESSION_COOKIE, clearCookie, setCookie } from './cookies.js';
+import { escapeHtml } from './html.js';
 
 /** Mahara's land page path (§8.1); Moodle builds it from our wwwroot and the `mahara` application. */
 export const SSO_LAND_PATH = '/auth/xmlrpc/land.php';
 /** Mahara's jump page (§8.2 step 1): Moodle builds its return links from our wwwroot and this path. */
 export const SSO_JUMP_PATH = '/auth/xmlrpc/jump.php';
-export const SESSION_COOKIE = 'pis_session';
 
 /** The SSO pages, mounted by app.ts: land (we are SP, §8.1) and jump (we are IdP, §8.2). */
 export function mountSsoRoutes(router: Router, services: Services): void {
@@ -33,14 +34,14 @@ export function mountSsoRoutes(router: Router, services: Services): void {
         },
         config,
       );
-      ctx.append('Set-Cookie', sessionCookie(result.sessionToken, secure));
+      setCookie(ctx, SESSION_COOKIE, result.sessionToken, { secure });
       // Mahara answers the landing with 303 and the session cookie (measured, §8.1).
       ctx.status = 303;
       ctx.redirect(result.redirect);
     } catch (err) {
       if (!(err instanceof MnetFault) || (err.code !== FaultCode.SsoRefused && err.code !== FaultCode.InvalidInput)) throw err;
       // The old session may have been ended before the refusal; a stale cookie would only confuse.
-      if (current) ctx.append('Set-Cookie', sessionCookie('', secure, 0));
+      if (current) clearCookie(ctx, SESSION_COOKIE, secure);
       ctx.status = err.code === FaultCode.InvalidInput ? 400 : 403;
       ctx.type = 'text/html; charset=utf-8';
       ctx.body = refusalPage(config.siteName, err.message);
@@ -89,18 +90,6 @@ function queryParam(ctx: Koa.Context, name: string): string | undefined {
 /** PHP's param_boolean as Mahara reads `remoteurl`. */
 function isTrue(value: string | undefined): boolean {
   return value !== undefined && ['1', 'true', 'yes', 'on'].includes(value.toLowerCase());
-}
-
-function sessionCookie(value: string, secure: boolean, maxAge?: number): string {
-  // Set by hand: koa's cookies refuse `Secure` when TLS ends at a proxy in front of us.
-  const parts = [`${SESSION_COOKIE}=${value}`, 'Path=/', 'HttpOnly', 'SameSite=Lax'];
-  if (maxAge !== undefined) parts.push(`Max-Age=${maxAge}`);
-  if (secure) parts.push('Secure');
-  return parts.join('; ');
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 function refusalPage(siteName: string, message: string, heading = 'Could not log you in'): string {
