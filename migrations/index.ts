@@ -7,6 +7,7 @@ import * as m0005 from './0005_schooltool.js';
 import * as m0006 from './0006_peer_pairing.js';
 import * as m0007 from './0007_portfolio_import.js';
 import * as m0008 from './0008_web_accounts.js';
+import * as m0009 from './0009_import_events.js';
 
 /**
  * Migrations are listed here rather than found by scanning a folder, so they load the same way under
@@ -21,6 +22,7 @@ const migrations: Record<string, Knex.Migration> = {
   '0006_peer_pairing': m0006,
   '0007_portfolio_import': m0007,
   '0008_web_accounts': m0008,
+  '0009_import_events': m0009,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -1,8 +1,9 @@
 import { parseArgs } from 'node:util';
 import { setPluginPriority } from '../artefacts/registry.js';
 import { FaultCode, MnetFault } from '../errors.js';
-import { listQueueItems, requeueItem, type QueueItem, type QueueState } from '../portfolio/queue.js';
-import { cancelTransfer, processIncomingContentQueue } from '../portfolio/run-queue.js';
+import { formatBytes } from '../format-bytes.js';
+import { listQueueItems, type QueueItem, type QueueState } from '../portfolio/queue.js';
+import { cancelTransfer, processIncomingContentQueue, retryTransfer } from '../portfolio/run-queue.js';
 import type { Services } from '../services.js';
 
 export const QUEUE_USAGE = `  queue list [--state S] [--peer W] [--user ID]
@@ -45,13 +46,13 @@ export async function runQueueCommand(services: Services, key: string, rest: str
     }
     case 'queue retry': {
       const id = positiveInt(only(rest, 'id'), 'id');
-      if (!(await requeueItem(db, id))) throw new MnetFault(FaultCode.InvalidInput, `No queued or failed transfer ${id}`);
+      if (!(await retryTransfer(services.imports, id, 'the CLI'))) throw new MnetFault(FaultCode.InvalidInput, `No queued or failed transfer ${id}`);
       out(`transfer ${id} is due again; it runs with the next queue run (or: npm run cli -- queue run)`);
       return 0;
     }
     case 'queue cancel': {
       const id = positiveInt(only(rest, 'id'), 'id');
-      if (!(await cancelTransfer(services.imports, id))) throw new MnetFault(FaultCode.InvalidInput, `No transfer ${id} that could be cancelled (unknown, or being processed)`);
+      if (!(await cancelTransfer(services.imports, id, 'the CLI'))) throw new MnetFault(FaultCode.InvalidInput, `No transfer ${id} that could be cancelled (unknown, or being processed)`);
       out(`transfer ${id} cancelled`);
       return 0;
     }
@@ -103,18 +104,6 @@ function progressPrinter(out: Out) {
       out(`#${item.id} ${outcome}${message ? `: ${message}` : ''}`);
     },
   };
-}
-
-function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KB', 'MB', 'GB'];
-  let value = n / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(1)} ${units[unit]}`;
 }
 
 function only(rest: string[], what: string): string {

@@ -11,6 +11,8 @@ import { findUserById } from '../identity/users.js';
 import type { Logger } from '../log.js';
 import type { MnetClient } from '../mnet/client.js';
 import { findPeer, type Peer } from '../mnet/peers.js';
+import { formatBytes } from '../format-bytes.js';
+import { recordEvent } from './events.js';
 import { extractZip } from './extract-zip.js';
 import { importError, normaliseFormat } from './import-data.js';
 import { importPackage } from './package.js';
@@ -55,6 +57,7 @@ const MAX_UNPACKED_BYTES = 2 * 1024 ** 3;
  */
 export async function runImport(deps: ImportDeps, item: QueueItem, observer: ImportObserver = {}): Promise<ImportResult> {
   const { db, log } = deps;
+  await recordEvent(deps, item.id, 'info', `Claimed by worker ${deps.workerId} (attempt ${item.attempts})`);
   const user = await findUserById(db, item.userId);
   if (!user?.loginAllowed) throw new MnetFault(FaultCode.ImportTargetGone, 'Import user no longer active');
   // Only peers queue transfers so far (a local upload would have no host).
@@ -131,6 +134,8 @@ export async function runImport(deps: ImportDeps, item: QueueItem, observer: Imp
       throw err;
     }
     // Committed: the cached zip has done its job.
+    const skipped = result.warnings.length;
+    await recordEvent(deps, item.id, skipped > 0 ? 'warn' : 'info', `Import committed: ${result.outcome.artefactIds.length} artefacts, ${skipped} skipped`);
     await fs.rm(cachedZipPath(deps, item), { force: true });
     timer.mark('importSeconds');
     log.info('imported a portfolio transfer', {
@@ -174,7 +179,10 @@ async function fetchOrReuseZip(deps: ImportDeps, item: QueueItem, peer: Peer, te
   // Only the package this submission announced, still intact on disk (§2.4 "checked against zipsha1").
   if (item.zipPath === cached && item.zipSha1 === importData.zipfilesha1 && (await exists(cached))) {
     const onDisk = await hashFile(cached, 'sha1');
-    if (onDisk.hash === importData.zipfilesha1 && onDisk.size === importData.zipfilesize) return cached;
+    if (onDisk.hash === importData.zipfilesha1 && onDisk.size === importData.zipfilesize) {
+      await recordEvent(deps, item.id, 'info', `Using the ${formatBytes(onDisk.size)} zip fetched by an earlier attempt`);
+      return cached;
+    }
     await fs.rm(cached, { force: true });
   }
 
@@ -204,6 +212,7 @@ async function fetchOrReuseZip(deps: ImportDeps, item: QueueItem, peer: Peer, te
   await fs.mkdir(path.dirname(cached), { recursive: true, mode: 0o700 });
   await fs.rename(download, cached);
   await recordCachedZip(deps.db, item.id, cached, fetched.sha1);
+  await recordEvent(deps, item.id, 'info', `Fetched ${formatBytes(fetched.bytes)} (${fetched.bytes} bytes) over ${item.transport === 'http' && item.location ? 'HTTP' : 'MNet'}`);
   return cached;
 }
 

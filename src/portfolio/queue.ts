@@ -33,6 +33,8 @@ export interface QueueItem {
   readonly lastAttempt: Date | null;
   readonly runAfter: Date | null;
   readonly lockedBy: string | null;
+  /** When the worker last showed it is alive (claim, progress). */
+  readonly lockedAt: Date | null;
   readonly progressBytes: number;
   readonly zipPath: string | null;
   readonly zipSha1: string | null;
@@ -58,6 +60,7 @@ interface QueueRow {
   lastattempt: Date | null;
   run_after: Date | null;
   locked_by: string | null;
+  locked_at: Date | null;
   progress_bytes: string | number;
   zippath: string | null;
   zipsha1: string | null;
@@ -84,6 +87,7 @@ function toItem(row: QueueRow): QueueItem {
     lastAttempt: row.lastattempt && new Date(row.lastattempt),
     runAfter: row.run_after && new Date(row.run_after),
     lockedBy: row.locked_by,
+    lockedAt: row.locked_at && new Date(row.locked_at),
     progressBytes: Number(row.progress_bytes),
     zipPath: row.zippath,
     zipSha1: row.zipsha1,
@@ -198,6 +202,11 @@ export function backoffMs(attempts: number): number {
   return 5 * 60_000 * 2 ** Math.min(Math.max(attempts - 1, 0), 10);
 }
 
+/** When a row that failed its `attempts`-th attempt at `now` is due again. */
+export function retryAt(attempts: number, now: Date): Date {
+  return new Date(now.getTime() + backoffMs(attempts));
+}
+
 /**
  * A failed attempt: back in the queue with backoff and the reason, or `failed` when it was the last
  * allowed attempt or the failure is permanent. Returns the new state, or undefined when another worker
@@ -215,7 +224,7 @@ export async function recordFailure(
     .update({
       state,
       lasterror: failure.message,
-      run_after: new Date(failure.now.getTime() + backoffMs(item.attempts)),
+      run_after: retryAt(item.attempts, failure.now),
       locked_by: null,
       locked_at: null,
     });
@@ -288,6 +297,17 @@ export async function listQueueItems(db: Knex, filter: QueueFilter = {}): Promis
   if (filter.host) query.where({ host: filter.host });
   if (filter.userId) query.where({ usr: filter.userId });
   return (await query).map(toItem);
+}
+
+/** How many transfers are in each state (the admin dashboard). */
+export async function countQueueByState(db: Knex): Promise<Map<QueueState, number>> {
+  const rows = (await db('import_queue').select('state').count({ n: '*' }).groupBy('state')) as Array<{ state: QueueState; n: string | number }>;
+  return new Map(rows.map((r) => [r.state, Number(r.n)]));
+}
+
+export async function findQueueItem(db: Knex, id: number): Promise<QueueItem | undefined> {
+  const row = await db<QueueRow>('import_queue').where({ id }).first();
+  return row && toItem(row);
 }
 
 /** An admin's "retry now": attempts start again and the row is due at once (needs a cached zip or a live token). */

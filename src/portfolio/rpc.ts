@@ -4,6 +4,8 @@ import { findOrCreateRemoteUser, findRemoteUser } from '../identity/remote-users
 import { FaultCode, MnetFault } from '../errors.js';
 import type { XmlRpcValue } from '../mnet/codec.js';
 import type { CallContext } from '../mnet/methods.js';
+import { formatBytes } from '../format-bytes.js';
+import { recordEvent } from './events.js';
 import { importError, normaliseFormat, readFetchNow, readImportData, type ImportData } from './import-data.js';
 import { runImport, type ImportDeps } from './process.js';
 import {
@@ -41,6 +43,7 @@ export async function beginIntent(
   if (!ctx.peer.settings.weImportContent) return { kind: 'refuse', reason: 'Importing content is disabled' };
   const mustQueue = deps.config.portfolio.forceQueue;
   const item = await createIntent(ctx.db, { host: ctx.peer.wwwroot, userId: user.id, mustQueue, now: ctx.now });
+  await recordEvent(deps, item.id, 'info', `Intent created for ${user.username}: sendtype ${mustQueue ? 'queue' : 'immediate'}`);
   return { kind: mustQueue ? 'queueOnly' : 'mayWait', item };
 }
 
@@ -67,6 +70,8 @@ export async function markReady(deps: ImportDeps, ctx: CallContext, request: Rea
   const handle = readHandle(request.handle, request.designNames);
   if (!handle) throw notFound();
 
+  // Recorded once the transaction has committed (src/portfolio/events.ts).
+  let readyEvent: { id: number; message: string } | undefined;
   const decision = await ctx.db.transaction(async (trx): Promise<{ answer: ReadyResult } | { claimed: QueueItem }> => {
     const row = await findIntent(trx, ctx.peer.wwwroot, handle, { forUpdate: true });
     if (!row) {
@@ -101,12 +106,17 @@ export async function markReady(deps: ImportDeps, ctx: CallContext, request: Rea
       location,
     });
     const immediate = readFetchNow(request.fetchNow) && !row.mustQueue && importData.zipfilesize <= deps.config.portfolio.immediateMaxBytes;
+    readyEvent = {
+      id: row.id,
+      message: `Content ready: ${String(request.format)}, ${formatBytes(importData.zipfilesize)} zip${location ? ` at ${location}` : ''}; ${immediate ? 'importing now while the user waits' : 'queued'}`,
+    };
     if (!immediate) {
       await markQueued(trx, row.id);
       return { answer: { type: 'queued' } };
     }
     return { claimed: await claimItem(trx, row.id, deps.workerId, ctx.now) };
   });
+  if (readyEvent) await recordEvent(deps, readyEvent.id, 'info', readyEvent.message);
   if ('answer' in decision) return decision.answer;
   return importNow(deps, decision.claimed);
 }
@@ -119,6 +129,7 @@ async function importNow(deps: ImportDeps, item: QueueItem): Promise<ReadyResult
   } catch (err) {
     const fault = asImportFault(err);
     await releaseIntent(deps.db, item.id, deps.workerId, fault.message);
+    await recordEvent(deps, item.id, 'error', `Immediate import failed: ${fault.message}; the intent waits for its expiry`);
     deps.log.warn('immediate portfolio import failed', { queueId: item.id, userId: item.userId, peer: item.host, error: fault, cause: err });
     throw fault;
   }
