@@ -8,7 +8,8 @@ import { assertSha1SignaturesWork } from './mnet/envelope.js';
 import { scheduleQueueRun, type ScheduledJobs } from './cron/schedule.js';
 import { processIncomingContentQueue } from './portfolio/run-queue.js';
 import { openServices, type ServiceOptions, type Services } from './services.js';
-import { MNET_SERVER_PATH, createWebApp } from './web/app.js';
+import { createWebApp } from './web/app.js';
+import { MNET_SERVER_PATH } from './web/mnet-paths.js';
 
 /** How long a starting server waits for a CLI command that holds DATA_DIR. */
 const CLI_WAIT_MS = 60_000;

@@ -36,6 +36,11 @@ export class Priorities {
     return this.overrides.get(`${plugin.name} ${format}`) ?? declared.priority;
   }
 
+  /** The admin's override for this plugin and format, if one is set (the plugin priorities page). */
+  override(plugin: ArtefactPlugin, format: FormatId): number | undefined {
+    return this.overrides.get(`${plugin.name} ${format}`);
+  }
+
   /**
    * A LEAP strategy's score moved by the admin's change to the plugin's priority for that entry type, so
    * the plugin's own score differences (a file 110, a folder 100) survive an override.

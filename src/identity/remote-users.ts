@@ -71,6 +71,34 @@ export async function findUserByIdnumber(db: Knex, peer: Pick<Peer, 'id'>, idnum
   return row && toUser(row);
 }
 
+/** How a peer knows one of our users: a `remote_users` row with its peer. */
+export interface RemoteIdentity {
+  readonly peerId: number;
+  readonly peerName: string;
+  readonly wwwroot: string;
+  /** The peer was deleted: the identity is kept but no longer used. */
+  readonly peerDeleted: boolean;
+  readonly remoteUsername: string;
+  readonly idnumber: string | null;
+}
+
+/** Every peer identity of a user, by peer wwwroot (the admin's user page). */
+export async function listRemoteIdentities(db: Knex, userId: number): Promise<RemoteIdentity[]> {
+  const rows: Array<{ peer_id: number; name: string; wwwroot: string; deleted: boolean; remote_username: string; idnumber: string | null }> = await db('remote_users')
+    .join('peers', 'peers.id', 'remote_users.peer_id')
+    .where('remote_users.user_id', userId)
+    .orderBy(['peers.wwwroot', 'remote_users.remote_username'])
+    .select('remote_users.peer_id', 'peers.name', 'peers.wwwroot', 'peers.deleted', 'remote_users.remote_username', 'remote_users.idnumber');
+  return rows.map((r) => ({
+    peerId: r.peer_id,
+    peerName: r.name,
+    wwwroot: r.wwwroot,
+    peerDeleted: r.deleted,
+    remoteUsername: r.remote_username,
+    idnumber: r.idnumber,
+  }));
+}
+
 /**
  * Resolves a landing or SchoolTool user (§8.3 steps 3–6): the mapping row for the username; else, when
  * `create`, the user already linked by the same idnumber (one person = one account: with this peer, or

@@ -101,6 +101,43 @@ export async function listUsers(db: Knex): Promise<User[]> {
   return rows.map(toUser);
 }
 
+export interface UserSearch {
+  /** Part of the username, first, last or full name, email or student id; case-insensitive. Empty: everyone. */
+  text?: string;
+  offset: number;
+  limit: number;
+}
+
+/** One page of users by username, and how many match in all (the admin's user list). */
+export async function searchUsers(db: Knex, search: UserSearch): Promise<{ users: User[]; total: number }> {
+  const text = search.text?.trim() ?? '';
+  const matching = () => {
+    const query = db<UserRow>('users');
+    if (text === '') return query;
+    // The text is literal: % and _ must not act as wildcards (backslash is LIKE's default escape).
+    const pattern = `%${text.replace(/[\\%_]/g, '\\$&')}%`;
+    return query.where((q) =>
+      q
+        .whereILike('username', pattern)
+        .orWhereILike('first_name', pattern)
+        .orWhereILike('last_name', pattern)
+        .orWhereRaw("first_name || ' ' || last_name ilike ?", [pattern])
+        .orWhereILike('email', pattern)
+        .orWhereILike('student_id', pattern),
+    );
+  };
+  const [rows, [count]] = await Promise.all([
+    matching().orderBy('username').offset(search.offset).limit(search.limit),
+    matching().count({ n: '*' }),
+  ]);
+  return { users: rows.map(toUser), total: Number(count!.n) };
+}
+
+export async function countUsers(db: Knex): Promise<number> {
+  const [row] = await db('users').count({ n: '*' });
+  return Number(row!.n);
+}
+
 /**
  * The base of a derived username: lower-cased (§8.3), every character outside [a-z0-9_.@-] replaced by
  * "_" so the name is safe in URLs, file names and logs, then cut to the column width.
@@ -202,4 +239,21 @@ export async function updateUserProfile(db: Knex, userId: number, changes: UserP
     .update({ ...values, updated_at: now })
     .returning('*');
   return row && toUser(row as UserRow);
+}
+
+/**
+ * Takes the admin pages from a user, refusing (InvalidInput, shown to the admin) to withdraw them from
+ * the admin asking, or from the last admin. The admins' rows are locked first, so two admins removing
+ * each other at the same moment cannot leave the site without one: the second sees the first's change.
+ */
+export async function withdrawAdmin(db: Knex, userId: number, byUserId: number, now: Date = new Date()): Promise<User | undefined> {
+  if (userId === byUserId) throw new MnetFault(FaultCode.InvalidInput, 'You cannot remove your own admin rights: ask another administrator to do it.');
+  return db.transaction(async (trx) => {
+    const admins: Array<{ id: number }> = await trx('users').where({ is_admin: true }).forUpdate().select('id');
+    if (admins.length === 1 && admins[0]!.id === userId) {
+      throw new MnetFault(FaultCode.InvalidInput, 'This is the last administrator: make someone else an admin first.');
+    }
+    const [row] = await trx<UserRow>('users').where({ id: userId }).update({ is_admin: false, updated_at: now }).returning('*');
+    return row && toUser(row as UserRow);
+  });
 }

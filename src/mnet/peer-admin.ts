@@ -6,7 +6,9 @@ import { MethodPath } from './methods.js';
 import { parseCertificate } from './certificate.js';
 import {
   applicationNames,
+  checkPeerName,
   findPeer,
+  PEER_NAME_MAX_LENGTH,
   savePeer,
   softDeletePeer,
   updatePeerKey,
@@ -65,6 +67,8 @@ export async function addPeer(
   input: { wwwroot: string; name?: string; application: ApplicationName },
 ): Promise<Peer> {
   const wwwroot = normalisePeerWwwroot(input.wwwroot);
+  // Without a name the peer is called by its address, cut to what the column holds.
+  const name = input.name?.trim() ? checkPeerName(input.name.trim()) : wwwroot.slice(0, PEER_NAME_MAX_LENGTH);
   if (await findPeer(deps.db, wwwroot)) {
     throw new MnetFault(FaultCode.InvalidInput, `${wwwroot} is already registered; use "peer verify" to check it`);
   }
@@ -73,7 +77,7 @@ export async function addPeer(
     deps.db,
     {
       wwwroot,
-      name: input.name?.trim() || wwwroot,
+      name,
       application: input.application,
       publicKeyPem: cert.pem,
       publicKeyExpires: cert.validTo,

@@ -250,12 +250,23 @@ export async function updatePeerKey(db: Knex, peerId: number, pem: string, expir
   forgetCachedPeers(db);
 }
 
+/** peers.name is varchar(80) (migration 0001). */
+export const PEER_NAME_MAX_LENGTH = 80;
+
+/** Refuses a name the column cannot hold, in words, before the database would refuse it with an error. */
+export function checkPeerName(name: string): string {
+  if (name.trim() === '') throw new MnetFault(FaultCode.InvalidInput, 'A peer needs a name.');
+  if (name.length > PEER_NAME_MAX_LENGTH) throw new MnetFault(FaultCode.InvalidInput, `A peer's name may have at most ${PEER_NAME_MAX_LENGTH} characters.`);
+  return name;
+}
+
 export async function updatePeerSettings(
   db: Knex,
   peerId: number,
   settings: { name?: string; application?: ApplicationName },
 ): Promise<void> {
   if (Object.keys(settings).length === 0) return;
+  if (settings.name !== undefined) checkPeerName(settings.name);
   await db('peers').where({ id: peerId }).update(settings);
   forgetCachedPeers(db);
 }

@@ -3,17 +3,17 @@ import Koa from 'koa';
 import { engineName } from '../db/knex.js';
 import { FaultCode, MnetFault } from '../errors.js';
 import type { Services } from '../services.js';
+import { mountAdminRoutes } from './admin/index.js';
 import { createGuards } from './guards.js';
 import { html } from './html.js';
 import { mountLoginRoutes } from './login-routes.js';
+import { MNET_SERVER_PATH, PUBLIC_KEY_PATH } from './mnet-paths.js';
 import { pageState, renderPage } from './page.js';
 import { readBody } from './read-body.js';
 import { mountStylesheet } from './stylesheet.js';
+import { mountUserRoutes } from './user/index.js';
 import { mountSsoRoutes } from './sso-routes.js';
 
-/** The Mahara paths peers build from our wwwroot (§1.1); they must not move. */
-export const MNET_SERVER_PATH = '/api/xmlrpc/server.php';
-export const PUBLIC_KEY_PATH = '/api/xmlrpc/publickey.php';
 
 /** The HTTP layer: routes, and the one place where an error becomes a status and a body (koa style). */
 export function createWebApp(services: Services): Koa {
@@ -97,6 +97,8 @@ export function createWebApp(services: Services): Koa {
   mountStylesheet(router);
   const guards = createGuards(services);
   mountLoginRoutes(router, services, guards);
+  mountAdminRoutes(router, services, guards);
+  mountUserRoutes(router, services, guards);
 
   app.use(router.routes());
   app.use(router.allowedMethods());

@@ -98,15 +98,12 @@ ${csrfField(ctx)}
   }
 
   router.get(PASSWORD_LINK_PATH, guards.anonymous, async (ctx) => {
-    // The token is in the URL: keep it out of Referer headers sent to anywhere else.
-    ctx.set('Referrer-Policy', 'no-referrer');
     const user = await findPasswordLinkUser(db, ctx.params.token!, services.now());
     if (!user) throw linkGone();
     passwordForm(ctx, user.username);
   });
 
   router.post(PASSWORD_LINK_PATH, guards.anonymous, guards.anonymousForm, async (ctx) => {
-    ctx.set('Referrer-Policy', 'no-referrer');
     const form = pageState(ctx).form!;
     const token = ctx.params.token!;
     const user = await findPasswordLinkUser(db, token, services.now());

@@ -117,6 +117,8 @@ export function renderPage(ctx: Koa.Context, config: Config, options: PageOption
   ctx.set('Cache-Control', 'no-store');
   ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
   ctx.set('X-Content-Type-Options', 'nosniff');
+  // Same-origin only: a password link's token never leaves in a Referer. Not `no-referrer`: Chromium
+  // then sends `Origin: null` with form posts, and guards.ts refuses those (seen in the browser tests).
   ctx.set('Referrer-Policy', 'same-origin');
   ctx.body = html`<!DOCTYPE html>
 <html lang="en">
