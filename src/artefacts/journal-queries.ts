@@ -182,27 +182,21 @@ export async function listOtherComments(db: Knex, owner: number): Promise<OtherC
       't.parent as target_parent',
       'v.id as view_id',
       'v.title as view_title',
-    )) as Array<
-    CommentRow & {
-      target_id: number | null;
-      target_type: string | null;
-      target_title: string | null;
-      target_parent: number | null;
-      view_id: number | null;
-      view_title: string | null;
-    }
-  >;
+    )) as Array<CommentRow & TargetColumns>;
   return rows.map((r) => ({ ...toComment(r), target: targetOf(r) }));
 }
 
-function targetOf(r: {
+/** What a comment is on, as the comment query joins it. */
+interface TargetColumns {
   target_id: number | null;
   target_type: string | null;
   target_title: string | null;
   target_parent: number | null;
   view_id: number | null;
   view_title: string | null;
-}): CommentTarget {
+}
+
+function targetOf(r: TargetColumns): CommentTarget {
   if (r.target_id !== null && r.target_type !== null) {
     const title = r.target_title ?? '';
     if ((FILE_ARTEFACT_TYPES as readonly string[]).includes(r.target_type)) return { kind: 'file', id: r.target_id, title, folder: r.target_parent };

@@ -2,7 +2,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPasswordLink, ensureAdmin } from '../../src/identity/local-login.js';
 import { findOrCreateRemoteUser } from '../../src/identity/remote-users.js';
-import type { XmlRpcStruct, XmlRpcValue } from '../../src/mnet/codec.js';
+import type { XmlRpcValue } from '../../src/mnet/codec.js';
 import { MethodPath } from '../../src/mnet/methods.js';
 import { findPeer } from '../../src/mnet/peers.js';
 import { processIncomingContentQueue } from '../../src/portfolio/run-queue.js';
@@ -10,7 +10,7 @@ import { chromiumAvailable, launchChromium, screenshot } from '../helpers/browse
 import { engines } from '../helpers/db.js';
 import { FakePeer } from '../helpers/fake-peer.js';
 import { fixtureZip, importDataFor, MoodleExports } from '../helpers/moodle-exports.js';
-import { callUsAs, startServiceOn, type ServiceUnderTest } from '../helpers/service-under-test.js';
+import { callUsForStruct, startServiceOn, type ServiceUnderTest } from '../helpers/service-under-test.js';
 
 /**
  * The admin's main path in a real browser (issue 5): set the password from the `admin create` link, add
@@ -41,11 +41,7 @@ describe.skipIf(!chromiumAvailable()).each(engines)('admin console in Chromium (
     await service?.stop();
   });
 
-  async function moodleCalls(method: string, params: XmlRpcValue[]): Promise<XmlRpcStruct> {
-    const { response } = await callUsAs(moodle, { running: service.running, wwwroot: service.wwwroot }, method, params);
-    if ('fault' in response) throw new Error(`${method}: fault ${response.fault.code} ${response.fault.message}`);
-    return response.value as XmlRpcStruct;
-  }
+  const moodleCalls = (method: string, params: XmlRpcValue[]) => callUsForStruct(moodle, service, method, params);
 
   /** Moodle queues an export of the assignment files for `username`; the package is offered only if asked. */
   async function queueExport(username: string, offer: boolean): Promise<string> {

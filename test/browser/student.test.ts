@@ -8,7 +8,7 @@ import { chromiumAvailable, launchChromium, screenshot } from '../helpers/browse
 import { engines } from '../helpers/db.js';
 import { FakeFault, FakePeer, registerFakePeer } from '../helpers/fake-peer.js';
 import { fixtureZip, importDataFor, MoodleExports } from '../helpers/moodle-exports.js';
-import { callUsAs, startServiceOn, type ServiceUnderTest } from '../helpers/service-under-test.js';
+import { callUsForStruct, startServiceOn, type ServiceUnderTest } from '../helpers/service-under-test.js';
 
 const UA = 'Mozilla/5.0 (X11; Linux x86_64) PortfolioBrowserTest/1.0';
 const sha1 = (data: string | Buffer) => crypto.createHash('sha1').update(data).digest('hex');
@@ -52,11 +52,7 @@ describe.skipIf(!chromiumAvailable()).each(engines)('student pages in Chromium (
     await service?.stop();
   });
 
-  async function moodleCalls(method: string, params: XmlRpcValue[]): Promise<XmlRpcStruct> {
-    const { response } = await callUsAs(moodle, { running: service.running, wwwroot: service.wwwroot }, method, params);
-    if ('fault' in response) throw new Error(`${method}: fault ${response.fault.code} ${response.fault.message}`);
-    return response.value as XmlRpcStruct;
-  }
+  const moodleCalls = (method: string, params: XmlRpcValue[]) => callUsForStruct(moodle, service, method, params);
 
   /** "Export to portfolio" with "wait": the package is fetched and imported at once. */
   async function exportNow(zipName: string, format: string): Promise<string> {

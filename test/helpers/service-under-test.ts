@@ -1,7 +1,7 @@
 import net from 'node:net';
 import type { MnetConfig } from '../../src/config.js';
 import { silentLogger, type Logger } from '../../src/log.js';
-import { decodeMethodResponse, encodeMethodCall, type MethodResponse, type XmlRpcValue } from '../../src/mnet/codec.js';
+import { decodeMethodResponse, encodeMethodCall, type MethodResponse, type XmlRpcStruct, type XmlRpcValue } from '../../src/mnet/codec.js';
 import { parseXml } from '../../src/mnet/xml.js';
 import { startService, type RunningService, type StartOptions } from '../../src/start.js';
 import { createPostgresDatabase, type TestEngine } from './db.js';
@@ -96,4 +96,16 @@ export async function callUsAs(
   if (response.status !== 200) throw new Error(`POST ${url} (${method}) answered HTTP ${response.status}: ${await response.text()}`);
   const opened = await fake.openResponse(Buffer.from(await response.arrayBuffer()), ourPem);
   return { status: response.status, verified: opened.verified, response: decodeMethodResponse(parseXml(opened.payload, 6007)) };
+}
+
+/** callUsAs for a call that must succeed: the struct it answers, or an Error naming the fault. */
+export async function callUsForStruct(
+  fake: FakePeer,
+  us: Pick<ServiceUnderTest, 'running' | 'wwwroot'>,
+  method: string,
+  params: XmlRpcValue[],
+): Promise<XmlRpcStruct> {
+  const { response } = await callUsAs(fake, us, method, params);
+  if ('fault' in response) throw new Error(`${method}: fault ${response.fault.code} ${response.fault.message}`);
+  return response.value as XmlRpcStruct;
 }

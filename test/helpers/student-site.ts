@@ -8,7 +8,7 @@ import { MethodPath } from '../../src/mnet/methods.js';
 import type { TestEngine } from './db.js';
 import { FakePeer, registerFakePeer } from './fake-peer.js';
 import { importDataFor, MoodleExports } from './moodle-exports.js';
-import { callUsAs, startServiceOn, type ServiceUnderTest } from './service-under-test.js';
+import { callUsForStruct, startServiceOn, type ServiceUnderTest } from './service-under-test.js';
 import { createLocalUser, WebClient } from './web-client.js';
 
 /**
@@ -48,11 +48,7 @@ export async function startStudentSite(engine: TestEngine['name'], log?: Logger)
   const bob = new WebClient(service.wwwroot);
   await bob.login('bob', PASSWORD);
 
-  async function value(method: string, params: XmlRpcValue[]): Promise<XmlRpcStruct> {
-    const { response } = await callUsAs(moodle, service, method, params);
-    if ('fault' in response) throw new Error(`${method} faulted: ${response.fault.code} ${response.fault.message}`);
-    return response.value as XmlRpcStruct;
-  }
+  const value = (method: string, params: XmlRpcValue[]) => callUsForStruct(moodle, service, method, params);
   async function announce(): Promise<string> {
     return (await value(MethodPath.sendContentIntent, ['amelia'])).token as string;
   }
