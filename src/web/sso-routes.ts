@@ -1,12 +1,14 @@
 import type Router from '@koa/router';
 import type Koa from 'koa';
+import type { Config } from '../config.js';
 import { FaultCode, MnetFault } from '../errors.js';
 import { findSession } from '../identity/sessions.js';
 import { jumpToSp } from '../identity/sso-jump.js';
 import { landFromIdp } from '../identity/sso-land.js';
 import type { Services } from '../services.js';
 import { SESSION_COOKIE, clearCookie, setCookie } from './cookies.js';
-import { escapeHtml } from './html.js';
+import { html } from './html.js';
+import { renderPage } from './page.js';
 
 /** Mahara's land page path (§8.1); Moodle builds it from our wwwroot and the `mahara` application. */
 export const SSO_LAND_PATH = '/auth/xmlrpc/land.php';
@@ -42,9 +44,7 @@ export function mountSsoRoutes(router: Router, services: Services): void {
       if (!(err instanceof MnetFault) || (err.code !== FaultCode.SsoRefused && err.code !== FaultCode.InvalidInput)) throw err;
       // The old session may have been ended before the refusal; a stale cookie would only confuse.
       if (current) clearCookie(ctx, SESSION_COOKIE, secure);
-      ctx.status = err.code === FaultCode.InvalidInput ? 400 : 403;
-      ctx.type = 'text/html; charset=utf-8';
-      ctx.body = refusalPage(config.siteName, err.message);
+      refuse(ctx, config, err, 'Could not log you in');
     }
   });
 
@@ -56,9 +56,7 @@ export function mountSsoRoutes(router: Router, services: Services): void {
     const cookie = ctx.cookies.get(SESSION_COOKIE);
     const session = cookie ? await findSession(services.db, cookie, services.now()) : undefined;
     if (!session) {
-      ctx.status = 401;
-      ctx.type = 'text/html; charset=utf-8';
-      ctx.body = refusalPage(config.siteName, 'You need to be logged in here before you can sign on to another site.', heading);
+      renderPage(ctx, config, { title: heading, status: 401, body: html`<p class="error" role="alert">You need to be logged in here before you can sign on to another site.</p>` });
       return;
     }
     try {
@@ -73,9 +71,7 @@ export function mountSsoRoutes(router: Router, services: Services): void {
       ctx.redirect(result.redirect);
     } catch (err) {
       if (!(err instanceof MnetFault) || (err.code !== FaultCode.SsoRefused && err.code !== FaultCode.InvalidInput)) throw err;
-      ctx.status = err.code === FaultCode.InvalidInput ? 400 : 403;
-      ctx.type = 'text/html; charset=utf-8';
-      ctx.body = refusalPage(config.siteName, err.message, heading);
+      refuse(ctx, config, err, heading);
     }
   });
 }
@@ -92,14 +88,8 @@ function isTrue(value: string | undefined): boolean {
   return value !== undefined && ['1', 'true', 'yes', 'on'].includes(value.toLowerCase());
 }
 
-function refusalPage(siteName: string, message: string, heading = 'Could not log you in'): string {
-  return `<!DOCTYPE html>
-<html lang="en">
-<head><meta charset="utf-8"><title>${escapeHtml(heading)} - ${escapeHtml(siteName)}</title></head>
-<body>
-<h1>${escapeHtml(heading)}</h1>
-<p>${escapeHtml(message)}</p>
-</body>
-</html>
-`;
+/** A refused sign-on, in the site's page layout: 400 for a malformed link, 403 for a refusal. */
+function refuse(ctx: Koa.Context, config: Config, err: MnetFault, heading: string): void {
+  const status = err.code === FaultCode.InvalidInput ? 400 : 403;
+  renderPage(ctx, config, { title: heading, status, body: html`<p class="error" role="alert">${err.message}</p>` });
 }
