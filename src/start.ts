@@ -10,6 +10,7 @@ import { processIncomingContentQueue } from './portfolio/run-queue.js';
 import { openServices, type ServiceOptions, type Services } from './services.js';
 import { createWebApp } from './web/app.js';
 import { MNET_SERVER_PATH } from './web/mnet-paths.js';
+import { hasAdmin } from './identity/users.js';
 
 /** How long a starting server waits for a CLI command that holds DATA_DIR. */
 const CLI_WAIT_MS = 60_000;
@@ -51,6 +52,8 @@ export async function startService(config: Config, log: Logger, options: StartOp
     const address = httpServer.address() as net.AddressInfo;
     log.info('listening', { address: `${address.address}:${address.port}`, mnetEndpoint: config.wwwroot + MNET_SERVER_PATH });
     log.info('our MNet certificate', { sha1: key.sha1Fingerprint, expires: key.expires.toISOString() });
+    // A fresh install has nobody who can open the admin pages: say how to make the first admin.
+    if (!(await hasAdmin(services.db))) log.warn('no admin yet: run `npm run cli -- admin create <username>` and open the link it prints');
     const running = services;
     const server = httpServer;
     const jobs = scheduleQueueRun(config.portfolio.cronSchedule, () => processIncomingContentQueue(running.imports), log);

@@ -133,6 +133,10 @@ export async function searchUsers(db: Knex, search: UserSearch): Promise<{ users
   return { users: rows.map(toUser), total: Number(count!.n) };
 }
 
+export async function hasAdmin(db: Knex): Promise<boolean> {
+  return (await db('users').where({ is_admin: true }).first('id')) !== undefined;
+}
+
 export async function countUsers(db: Knex): Promise<number> {
   const [row] = await db('users').count({ n: '*' });
   return Number(row!.n);

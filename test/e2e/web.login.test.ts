@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPasswordLink, ensureAdmin } from '../../src/identity/local-login.js';
 import { setLoginAllowed } from '../../src/identity/users.js';
+import { createLogger } from '../../src/log.js';
 import { engines } from '../helpers/db.js';
 import { startServiceOn, type ServiceUnderTest } from '../helpers/service-under-test.js';
 import { createLocalUser, visibleText, WebClient } from '../helpers/web-client.js';
@@ -8,11 +9,12 @@ import { createLocalUser, visibleText, WebClient } from '../helpers/web-client.j
 /** Local login, sessions, CSRF and password links over real HTTP (issue 5). */
 describe.each(engines)('web login ($name)', (engine) => {
   let service: ServiceUnderTest;
+  const logLines: string[] = [];
   const db = () => service.running.services.db;
   const now = () => service.running.services.now();
 
   beforeAll(async () => {
-    service = await startServiceOn(engine.name, { env: { PORTFOLIO_CRON: 'off' } });
+    service = await startServiceOn(engine.name, { env: { PORTFOLIO_CRON: 'off' }, log: createLogger('warn', (line) => logLines.push(line)) });
     await createLocalUser(db(), { username: 'ann', password: 'ann-password-1' });
     await createLocalUser(db(), { username: 'root', password: 'root-password-1', admin: true });
   });
@@ -22,6 +24,10 @@ describe.each(engines)('web login ($name)', (engine) => {
   });
 
   const client = () => new WebClient(service.wwwroot);
+
+  it('says at start, when there is no admin yet, how to make one', () => {
+    expect(logLines.join('')).toContain('no admin yet: run `npm run cli -- admin create <username>`');
+  });
 
   it('sends an anonymous visitor to the login page with the page they wanted, and back there after login', async () => {
     const web = client();
