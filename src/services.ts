@@ -15,6 +15,7 @@ import { KeyStore } from './mnet/keys.js';
 import { MethodPath, MethodRegistry } from './mnet/methods.js';
 import { MnetServer } from './mnet/server.js';
 import { registerSystemMethods } from './mnet/system.js';
+import { BackgroundQueueRuns } from './portfolio/background-runs.js';
 import { registerPortfolioMethods } from './portfolio/methods.js';
 import type { ImportDeps } from './portfolio/process.js';
 import { registerSchooltoolMethods } from './schooltool/methods.js';
@@ -32,6 +33,8 @@ export interface Services {
   readonly plugins: PluginRegistry;
   /** What portfolio imports need: shared by the RPCs, the cron and the CLI's `queue run`. */
   readonly imports: ImportDeps;
+  /** Queue runs started on demand (admin "Retry now"); a graceful stop waits for them. */
+  readonly queueRuns: BackgroundQueueRuns;
   close(): Promise<void>;
 }
 
@@ -105,6 +108,7 @@ export async function openServices(config: Config, log: Logger, options: Service
     mnetServer,
     plugins,
     imports,
+    queueRuns: new BackgroundQueueRuns(imports),
     close: async () => {
       if (!options.db) await db.destroy();
     },

@@ -100,6 +100,7 @@ async function stopAll(server: http.Server, control: ControlSocket, jobs: Schedu
   clearInterval(sweeper);
   clearTimeout(timer);
   await jobsStopped;
+  await services.queueRuns.settle();
   await control.close();
   await services.close();
   log.info('stopped');

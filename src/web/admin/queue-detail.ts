@@ -6,7 +6,7 @@ import { formatBytes } from '../../format-bytes.js';
 import { listEvents } from '../../portfolio/events.js';
 import type { ImportData } from '../../portfolio/import-data.js';
 import { findQueueItem, type QueueItem } from '../../portfolio/queue.js';
-import { cancelTransfer, processIncomingContentQueue, retryTransfer } from '../../portfolio/run-queue.js';
+import { cancelTransfer, retryTransfer } from '../../portfolio/run-queue.js';
 import type { Services } from '../../services.js';
 import type { Guards } from '../guards.js';
 import { html, type SafeHtml } from '../html.js';
@@ -48,7 +48,7 @@ export function mountQueueDetail(router: Router, services: Services, guards: Gua
       flash(ctx, config, `Transfer ${item.id} is ${item.state}: only queued or failed transfers can be retried.`);
       return redirectTo(ctx, config, itemPath(item.id));
     }
-    startQueueRun(services);
+    services.queueRuns.start(`retry of transfer ${item.id} from the admin pages`);
     flash(ctx, config, `Retry started: transfer ${item.id} is due now and a queue run has begun.`);
     redirectTo(ctx, config, itemPath(item.id));
   });
@@ -83,13 +83,6 @@ package and recorded as cancelled; nothing of it is imported. The student has to
  * the cron's, so a transfer claimed by the cron meanwhile is skipped (SKIP LOCKED). Its failures are
  * recorded on the rows; anything else is logged.
  */
-function startQueueRun(services: Services): void {
-  void processIncomingContentQueue(services.imports).then(
-    (summary) => services.log.info('queue run started from the admin pages finished', { ...summary }),
-    (err: unknown) => services.log.error('queue run started from the admin pages failed', { error: err }),
-  );
-}
-
 async function renderItem(ctx: Koa.Context, services: Services, item: QueueItem): Promise<void> {
   const { config, db } = services;
   const [peers, usernames, events] = await Promise.all([peersByWwwroot(db), usernamesOf(db, [item.userId]), listEvents(db, item.id)]);
