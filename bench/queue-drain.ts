@@ -27,7 +27,8 @@ const ITEMS = Number(process.env.BENCH_ITEMS ?? 10_000);
 const BASELINE_ITEMS = Math.max(Math.floor(ITEMS / 5), 1);
 
 async function main(): Promise<void> {
-  process.env.TEST_DATABASE_URL ??= process.env.BENCH_DATABASE_URL;
+  // Only when set: assigning undefined to process.env stores the string "undefined".
+  if (process.env.BENCH_DATABASE_URL) process.env.TEST_DATABASE_URL ??= process.env.BENCH_DATABASE_URL;
   const database = await createPostgresDatabase();
   if (!database) throw new Error('set BENCH_DATABASE_URL (or TEST_DATABASE_URL) to a PostgreSQL admin connection string');
   const moodle = await FakePeer.start();
