@@ -98,7 +98,8 @@ async function makePackage(dir: string, mb: number): Promise<Package> {
 async function main(): Promise<void> {
   const mb = Number(process.env.BENCH_MB ?? 1024);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pis-bench-import-'));
-  process.env.TEST_DATABASE_URL ??= process.env.BENCH_DATABASE_URL;
+  // Only when set: assigning undefined to process.env stores the string "undefined".
+  if (process.env.BENCH_DATABASE_URL) process.env.TEST_DATABASE_URL ??= process.env.BENCH_DATABASE_URL;
   const pg = await createPostgresDatabase();
   const env: NodeJS.ProcessEnv = {
     ...process.env,
