@@ -6,7 +6,7 @@ import type { XmlRpcValue } from '../../src/mnet/codec.js';
 import { MethodPath } from '../../src/mnet/methods.js';
 import { findPeer } from '../../src/mnet/peers.js';
 import { processIncomingContentQueue } from '../../src/portfolio/run-queue.js';
-import { chromiumAvailable, launchChromium, screenshot } from '../helpers/browser.js';
+import { chromiumAvailable, launchChromium, openPage, screenshot } from '../helpers/browser.js';
 import { engines } from '../helpers/db.js';
 import { FakePeer } from '../helpers/fake-peer.js';
 import { fixtureZip, importDataFor, MoodleExports } from '../helpers/moodle-exports.js';
@@ -31,8 +31,7 @@ describe.skipIf(!chromiumAvailable()).each(engines)('admin console in Chromium (
     moodle.trusted.set(service.wwwroot, (await service.running.services.keys.current()).certificatePem);
     exports = new MoodleExports(moodle);
     browser = await launchChromium();
-    page = await browser.newPage();
-    page.setDefaultTimeout(10_000);
+    page = await openPage(browser);
   });
 
   afterAll(async () => {

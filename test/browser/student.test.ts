@@ -1,10 +1,10 @@
 import crypto from 'node:crypto';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { updatePeerIdentitySettings } from '../../src/identity/peer-settings.js';
 import type { XmlRpcStruct, XmlRpcValue } from '../../src/mnet/codec.js';
 import { MethodPath } from '../../src/mnet/methods.js';
-import { chromiumAvailable, launchChromium, screenshot } from '../helpers/browser.js';
+import { chromiumAvailable, launchChromium, openPage, screenshot } from '../helpers/browser.js';
 import { engines } from '../helpers/db.js';
 import { FakeFault, FakePeer, registerFakePeer } from '../helpers/fake-peer.js';
 import { fixtureZip, importDataFor, MoodleExports } from '../helpers/moodle-exports.js';
@@ -23,7 +23,6 @@ describe.skipIf(!chromiumAvailable()).each(engines)('student pages in Chromium (
   let moodle: FakePeer;
   let exports: MoodleExports;
   let browser: Browser;
-  let context: BrowserContext;
   let page: Page;
   /** Moodle's mnet sessions: jump token → the user record user_authorise answers. */
   const jumps = new Map<string, XmlRpcStruct>();
@@ -41,9 +40,7 @@ describe.skipIf(!chromiumAvailable()).each(engines)('student pages in Chromium (
     });
     exports = new MoodleExports(moodle);
     browser = await launchChromium();
-    context = await browser.newContext({ userAgent: UA, acceptDownloads: true });
-    page = await context.newPage();
-    page.setDefaultTimeout(10_000);
+    page = await openPage(browser, { userAgent: UA, acceptDownloads: true });
   });
 
   afterAll(async () => {

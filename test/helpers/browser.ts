@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
 
 /**
  * Debian's Chromium (`apt-get install chromium`) driven headless by playwright-core; playwright's own
@@ -24,6 +24,14 @@ export async function launchChromium(): Promise<Browser> {
     // The machine's network is closed: background services would only fail their lookups.
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
+}
+
+/** A page in a fresh context; waits give up after 10 s, so a missing element fails fast with its locator. */
+export async function openPage(browser: Browser, options: BrowserContextOptions = {}): Promise<Page> {
+  const context = await browser.newContext(options);
+  const page = await context.newPage();
+  page.setDefaultTimeout(10_000);
+  return page;
 }
 
 /** Screenshots go to ./screenshots (git-ignored) for a person to look at. */
