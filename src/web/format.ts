@@ -1,3 +1,5 @@
+import { formatBytes } from '../format-bytes.js';
+import type { QueueItem } from '../portfolio/queue.js';
 import { html, type SafeHtml } from './html.js';
 
 /** How pages show ids, times and counts; sizes come from src/format-bytes.ts. */
@@ -34,4 +36,11 @@ export function formatDate(date: Date, options: { zone?: boolean } = {}): SafeHt
 /** "1 file", "3 files". */
 export function plural(n: number, one: string, many: string): string {
   return `${n} ${n === 1 ? one : many}`;
+}
+
+/** How far the download of a transfer got, against the zip size the peer announced (admins and students). */
+export function progressOf(item: QueueItem): SafeHtml {
+  const total = item.importData?.zipfilesize ?? 0;
+  if (total <= 0) return html`${formatBytes(item.progressBytes)} fetched`;
+  return html`<progress max="${total}" value="${Math.min(item.progressBytes, total)}" aria-label="Download progress"></progress> ${formatBytes(item.progressBytes)} of ${formatBytes(total)} fetched`;
 }

@@ -11,8 +11,8 @@ import type { Services } from '../../services.js';
 import type { Guards } from '../guards.js';
 import { html, type SafeHtml } from '../html.js';
 import { csrfField, flash, href, postButton, redirectTo, renderPage, viewerOf } from '../page.js';
-import { eventsTable, parseId, peerLink, peersByWwwroot, progressOf, shortToken, timeOrDash, userLink, usernamesOf } from './queue-format.js';
-import { timeOf } from '../format.js';
+import { eventsTable, parseId, peerLink, peersByWwwroot, shortToken, timeOrDash, userLink, usernamesOf } from './queue-format.js';
+import { progressOf, timeOf } from '../format.js';
 
 const itemPath = (id: number, action?: string) => `/admin/queue/${id}${action ? `/${action}` : ''}`;
 

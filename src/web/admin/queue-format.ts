@@ -1,11 +1,10 @@
+import type Koa from 'koa';
 import type { Knex } from 'knex';
 import type { Config } from '../../config.js';
 import { FaultCode, MnetFault } from '../../errors.js';
 import { findUserByUsername } from '../../identity/users.js';
 import { listPeers, type Peer } from '../../mnet/peers.js';
-import { formatBytes } from '../../format-bytes.js';
 import { type ImportEvent } from '../../portfolio/events.js';
-import type { QueueItem } from '../../portfolio/queue.js';
 import { html, type SafeHtml } from '../html.js';
 import { href } from '../page.js';
 import { parseId as parseIdOrUndefined, timeOf } from '../format.js';
@@ -59,22 +58,37 @@ export async function usernamesOf(db: Knex, ids: readonly number[]): Promise<Map
 }
 
 /** The user filter of the queue and history lists: a username (any case), or nobody when it names no one. */
-export async function userFilter(db: Knex, username: string): Promise<{ userId?: number; unknown: boolean }> {
-  if (username === '') return { unknown: false };
-  const user = await findUserByUsername(db, username);
-  return user ? { userId: user.id, unknown: false } : { unknown: true };
+/** The filters of the queue and history lists: one of `allowed` (state or outcome), a peer, a username. */
+export interface ListFilter<T extends string> {
+  value: T | undefined;
+  peer: string;
+  username: string;
+  /** The user the username names; undefined when none was given. */
+  userId: number | undefined;
+  /** A username was given that no user has: the list is empty. */
+  unknownUser: boolean;
+  /** Any filter is set. */
+  filtered: boolean;
+}
+
+export async function readListFilter<T extends string>(ctx: Koa.Context, db: Knex, name: string, allowed: readonly T[]): Promise<ListFilter<T>> {
+  const value = queryText(ctx.query[name]);
+  const peer = queryText(ctx.query.peer);
+  const username = queryText(ctx.query.user);
+  if (value !== '' && !allowed.includes(value as T)) throw new MnetFault(FaultCode.InvalidInput, `${name[0]!.toUpperCase()}${name.slice(1)} must be one of ${allowed.join(', ')}.`);
+  const user = username === '' ? undefined : await findUserByUsername(db, username);
+  return {
+    value: (value || undefined) as T | undefined,
+    peer,
+    username,
+    userId: user?.id,
+    unknownUser: username !== '' && !user,
+    filtered: value !== '' || peer !== '' || username !== '',
+  };
 }
 
 export function userLink(config: Config, usernames: Map<number, string>, userId: number): SafeHtml {
   return html`<a href="${href(config, `/admin/users/${userId}`)}">${usernames.get(userId) ?? `user ${userId}`}</a>`;
-}
-
-/** How far the download of a running transfer got, against the size the peer announced. */
-export function progressOf(item: QueueItem): SafeHtml {
-  const total = item.importData?.zipfilesize ?? 0;
-  const text = `${formatBytes(item.progressBytes)} of ${formatBytes(total)}`;
-  if (total <= 0) return html`${formatBytes(item.progressBytes)}`;
-  return html`<progress max="${total}" value="${Math.min(item.progressBytes, total)}" aria-label="Download progress"></progress> ${text}`;
 }
 
 /** The event log of one transfer, oldest first. */
@@ -91,7 +105,7 @@ export function eventsTable(events: readonly ImportEvent[]): SafeHtml {
 }
 
 /** A select of peers for a filter form; `selected` is a wwwroot. */
-export function peerSelect(peers: Map<string, Peer>, selected: string): SafeHtml {
+function peerSelect(peers: Map<string, Peer>, selected: string): SafeHtml {
   const options = [...peers.values()].map(
     (p) => html`<option value="${p.wwwroot}"${p.wwwroot === selected ? html` selected` : ''}>${p.name} (${p.wwwroot})${p.deleted ? ' (deleted)' : ''}</option>`,
   );
@@ -99,7 +113,25 @@ export function peerSelect(peers: Map<string, Peer>, selected: string): SafeHtml
 }
 
 /** A select of fixed values for a filter form. */
-export function valueSelect(id: string, label: string, values: readonly string[], selected: string, anyLabel: string): SafeHtml {
+function valueSelect(id: string, label: string, values: readonly string[], selected: string, anyLabel: string): SafeHtml {
   const options = values.map((v) => html`<option value="${v}"${v === selected ? html` selected` : ''}>${v}</option>`);
   return html`<div><label for="${id}">${label}</label><select id="${id}" name="${id}"><option value="">${anyLabel}</option>${options}</select></div>`;
+}
+
+/** The GET form over a list (state or outcome, peer, username), and the refusal of an unknown username. */
+export function filterForm<T extends string>(
+  config: Config,
+  path: string,
+  ariaLabel: string,
+  filter: ListFilter<T>,
+  peers: Map<string, Peer>,
+  choice: { name: string; label: string; values: readonly T[]; anyLabel: string },
+): SafeHtml {
+  return html`<form method="get" action="${href(config, path)}" class="filters" aria-label="${ariaLabel}">
+${valueSelect(choice.name, choice.label, choice.values, filter.value ?? '', choice.anyLabel)}
+${peerSelect(peers, filter.peer)}
+<div><label for="user">Username</label><input type="text" id="user" name="user" value="${filter.username}"></div>
+<div><button type="submit">Filter</button> ${filter.filtered ? html`<a href="${href(config, path)}">Clear filters</a>` : ''}</div>
+</form>
+${filter.unknownUser ? html`<p class="error" role="alert">There is no user named ${filter.username}.</p>` : ''}`;
 }

@@ -10,17 +10,15 @@ import { html } from '../html.js';
 import { csrfField, flash, href, pageState, redirectTo, renderPage } from '../page.js';
 import {
   eventsTable,
+  filterForm,
   parseId,
   peerLink,
-  peerSelect,
   peersByWwwroot,
-  queryText,
+  readListFilter,
   shortText,
   shortToken,
-  userFilter,
   userLink,
   usernamesOf,
-  valueSelect,
 } from './queue-format.js';
 import { timeOf } from '../format.js';
 
@@ -70,21 +68,17 @@ export function mountQueueHistory(router: Router, services: Services, guards: Gu
 
 async function renderHistoryList(ctx: Koa.Context, services: Services): Promise<void> {
   const { config, db } = services;
-  const outcome = queryText(ctx.query.outcome);
-  const peer = queryText(ctx.query.peer);
-  const username = queryText(ctx.query.user);
-  if (outcome !== '' && !OUTCOMES.includes(outcome as Outcome)) throw new MnetFault(FaultCode.InvalidInput, `Outcome must be one of ${OUTCOMES.join(', ')}.`);
-  const user = await userFilter(db, username);
-  const filter = { host: peer || undefined, userId: user.userId };
-  const [peers, entries, counts] = user.unknown
+  const listFilter = await readListFilter(ctx, db, 'outcome', OUTCOMES);
+  const { filtered } = listFilter;
+  const filter = { host: listFilter.peer || undefined, userId: listFilter.userId };
+  const [peers, entries, counts] = listFilter.unknownUser
     ? [await peersByWwwroot(db), [], new Map<Outcome, number>()]
     : await Promise.all([
         peersByWwwroot(db),
-        listHistory(db, { ...filter, outcome: (outcome || undefined) as Outcome | undefined }, HISTORY_PAGE_ROWS),
+        listHistory(db, { ...filter, outcome: listFilter.value }, HISTORY_PAGE_ROWS),
         countHistoryByOutcome(db, filter),
       ]);
   const usernames = await usernamesOf(db, entries.map((e) => e.userId));
-  const filtered = outcome !== '' || peer !== '' || username !== '';
   const total = [...counts.values()].reduce((a, b) => a + b, 0);
 
   const countRows = OUTCOMES.map((o) => html`<tr><th scope="row">${o}</th><td>${counts.get(o) ?? 0}</td></tr>`);
@@ -113,15 +107,9 @@ async function renderHistoryList(ctx: Koa.Context, services: Services): Promise<
     title: 'Finished transfers',
     body: html`<p>What became of each portfolio transfer. Transfers still waiting or failing are in the
 <a href="${href(config, '/admin/queue/')}">import queue</a>.</p>
-<form method="get" action="${href(config, HISTORY_PATH)}" class="filters" aria-label="Filter finished transfers">
-${valueSelect('outcome', 'Outcome', OUTCOMES, outcome, 'All outcomes')}
-${peerSelect(peers, peer)}
-<div><label for="user">Username</label><input type="text" id="user" name="user" value="${username}"></div>
-<div><button type="submit">Filter</button> ${filtered ? html`<a href="${href(config, HISTORY_PATH)}">Clear filters</a>` : ''}</div>
-</form>
-${user.unknown ? html`<p class="error" role="alert">There is no user named ${username}.</p>` : ''}
+${filterForm(config, HISTORY_PATH, 'Filter finished transfers', listFilter, peers, { name: 'outcome', label: 'Outcome', values: OUTCOMES, anyLabel: 'All outcomes' })}
 <div class="table-wrap"><table>
-<caption>${total === 1 ? '1 finished transfer' : `${total} finished transfers`} by outcome${peer !== '' || username !== '' ? ' (for this peer and user filter)' : ''}</caption>
+<caption>${total === 1 ? '1 finished transfer' : `${total} finished transfers`} by outcome${listFilter.peer !== '' || listFilter.username !== '' ? ' (for this peer and user filter)' : ''}</caption>
 <thead><tr><th scope="col">Outcome</th><th scope="col">Transfers</th></tr></thead>
 <tbody>${countRows}</tbody>
 </table></div>

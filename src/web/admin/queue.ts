@@ -1,6 +1,5 @@
 import type Router from '@koa/router';
 import type Koa from 'koa';
-import { FaultCode, MnetFault } from '../../errors.js';
 import { listQueueItems, type QueueItem, type QueueState } from '../../portfolio/queue.js';
 import type { Services } from '../../services.js';
 import type { Guards } from '../guards.js';
@@ -8,20 +7,17 @@ import { html } from '../html.js';
 import { href, renderPage } from '../page.js';
 import { mountQueueDetail } from './queue-detail.js';
 import {
+  filterForm,
   peerLink,
-  peerSelect,
   peersByWwwroot,
-  progressOf,
-  queryText,
+  readListFilter,
   shortText,
   timeOrDash,
-  userFilter,
   userLink,
   usernamesOf,
-  valueSelect,
 } from './queue-format.js';
 import { mountQueueHistory } from './queue-history.js';
-import { timeOf } from '../format.js';
+import { progressOf, timeOf } from '../format.js';
 
 const STATES: readonly QueueState[] = ['intended', 'queued', 'processing', 'failed'];
 
@@ -38,17 +34,11 @@ export function mountAdminQueue(router: Router, services: Services, guards: Guar
 
 async function renderQueueList(ctx: Koa.Context, services: Services): Promise<void> {
   const { config, db } = services;
-  const state = queryText(ctx.query.state);
-  const peer = queryText(ctx.query.peer);
-  const username = queryText(ctx.query.user);
-  if (state !== '' && !STATES.includes(state as QueueState)) throw new MnetFault(FaultCode.InvalidInput, `State must be one of ${STATES.join(', ')}.`);
-  const user = await userFilter(db, username);
+  const filter = await readListFilter(ctx, db, 'state', STATES);
+  const { filtered } = filter;
   const peers = await peersByWwwroot(db);
-  const items = user.unknown
-    ? []
-    : await listQueueItems(db, { state: (state || undefined) as QueueState | undefined, host: peer || undefined, userId: user.userId });
+  const items = filter.unknownUser ? [] : await listQueueItems(db, { state: filter.value, host: filter.peer || undefined, userId: filter.userId });
   const usernames = await usernamesOf(db, items.map((i) => i.userId));
-  const filtered = state !== '' || peer !== '' || username !== '';
 
   const row = (item: QueueItem) => html`<tr${item.state === 'failed' ? html` class="highlight"` : ''}>
 <td><a href="${href(config, `/admin/queue/${item.id}`)}">${item.id}</a></td>
@@ -74,13 +64,7 @@ async function renderQueueList(ctx: Koa.Context, services: Services): Promise<vo
     title: 'Import queue',
     body: html`<p>Portfolio transfers from Moodle that are announced, waiting, running or failed. Finished ones are under
 <a href="${href(config, '/admin/queue/history/')}">Finished transfers</a>.</p>
-<form method="get" action="${href(config, '/admin/queue/')}" class="filters" aria-label="Filter the queue">
-${valueSelect('state', 'State', STATES, state, 'All states')}
-${peerSelect(peers, peer)}
-<div><label for="user">Username</label><input type="text" id="user" name="user" value="${username}"></div>
-<div><button type="submit">Filter</button> ${filtered ? html`<a href="${href(config, '/admin/queue/')}">Clear filters</a>` : ''}</div>
-</form>
-${user.unknown ? html`<p class="error" role="alert">There is no user named ${username}.</p>` : ''}
+${filterForm(config, '/admin/queue/', 'Filter the queue', filter, peers, { name: 'state', label: 'State', values: STATES, anyLabel: 'All states' })}
 ${table}`,
   });
 }

@@ -5,8 +5,7 @@ import { listHistory, type HistoryRecord } from '../../portfolio/history.js';
 import { listQueueItems, type QueueItem } from '../../portfolio/queue.js';
 import { html, type SafeHtml } from '../html.js';
 import { href } from '../page.js';
-import { formatBytes } from '../../format-bytes.js';
-import { formatDate } from '../format.js';
+import { formatDate, progressOf } from '../format.js';
 import { FILES_PATH } from './paths.js';
 
 /**
@@ -105,12 +104,6 @@ function describeOutcome(record: HistoryRecord): { label: string; explanation: s
   return outcome;
 }
 
-function progressOf(item: QueueItem): SafeHtml {
-  if (item.state !== 'processing') return html``;
-  const total = item.importData?.zipfilesize;
-  if (!total) return html`${formatBytes(item.progressBytes)} fetched`;
-  return html`<progress max="${total}" value="${Math.min(item.progressBytes, total)}"></progress> ${formatBytes(item.progressBytes)} of ${formatBytes(total)} fetched`;
-}
 
 export function waitingTable(transfers: Transfers, now: Date): SafeHtml {
   return html`<div class="table-wrap"><table>
@@ -119,7 +112,7 @@ export function waitingTable(transfers: Transfers, now: Date): SafeHtml {
 <tbody>
 ${transfers.waiting.map((item) => {
   const state = describeState(item, now);
-  return html`<tr><td>${formatDate(item.createdAt, { zone: true })}</td><td>${transfers.from(item.host)}</td><td>${formatName(item.format)}</td><td><strong>${state.label}</strong><br><span class="muted">${state.explanation}</span></td><td>${item.attempts}</td><td>${nextTry(item, now)}</td><td>${progressOf(item)}</td><td>${item.lastError ?? ''}</td></tr>
+  return html`<tr><td>${formatDate(item.createdAt, { zone: true })}</td><td>${transfers.from(item.host)}</td><td>${formatName(item.format)}</td><td><strong>${state.label}</strong><br><span class="muted">${state.explanation}</span></td><td>${item.attempts}</td><td>${nextTry(item, now)}</td><td>${item.state === 'processing' ? progressOf(item) : ''}</td><td>${item.lastError ?? ''}</td></tr>
 `;
 })}
 </tbody>

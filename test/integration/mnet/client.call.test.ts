@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FaultCode, MnetFault } from '../../../src/errors.js';
+import { FaultCode } from '../../../src/errors.js';
 import { parseCertificate } from '../../../src/mnet/certificate.js';
 import { encodeResponse, type XmlRpcValue } from '../../../src/mnet/codec.js';
 import { findPeer, forgetCachedPeers, updatePeerKey, type Peer } from '../../../src/mnet/peers.js';
