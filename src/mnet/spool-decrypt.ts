@@ -43,14 +43,18 @@ function xorKeystream(buf, n) {
   const st = s;
   let i = stateI;
   let j = stateJ;
-  for (let k = 0; k < n; k++) {
-    i = (i + 1) & 0xff;
-    const si = st[i];
-    j = (j + si) & 0xff;
-    const sj = st[j];
-    st[i] = sj;
-    st[j] = si;
-    buf[k] = buf[k] ^ st[(si + sj) & 0xff];
+  let si;
+  let sj;
+  const whole = n & ~3;
+  let k = 0;
+  for (; k < whole; k += 4) {
+    i = (i + 1) & 0xff; si = st[i]; j = (j + si) & 0xff; sj = st[j]; st[i] = sj; st[j] = si; buf[k] ^= st[(si + sj) & 0xff];
+    i = (i + 1) & 0xff; si = st[i]; j = (j + si) & 0xff; sj = st[j]; st[i] = sj; st[j] = si; buf[k + 1] ^= st[(si + sj) & 0xff];
+    i = (i + 1) & 0xff; si = st[i]; j = (j + si) & 0xff; sj = st[j]; st[i] = sj; st[j] = si; buf[k + 2] ^= st[(si + sj) & 0xff];
+    i = (i + 1) & 0xff; si = st[i]; j = (j + si) & 0xff; sj = st[j]; st[i] = sj; st[j] = si; buf[k + 3] ^= st[(si + sj) & 0xff];
+  }
+  for (; k < n; k++) {
+    i = (i + 1) & 0xff; si = st[i]; j = (j + si) & 0xff; sj = st[j]; st[i] = sj; st[j] = si; buf[k] ^= st[(si + sj) & 0xff];
   }
   stateI = i;
   stateJ = j;
