@@ -43,14 +43,15 @@ export class Base64Decoder {
   /** `=` characters seen; after the first, only more `=` (at most two) and whitespace may follow. */
   private padding = 0;
   private data = false;
-  /** Output of the table loops for the current piece, emitted in one go (or before a native piece). */
+  /**
+   * The output of the current piece, emitted in one go at its end. Reused from piece to piece: fresh
+   * buffers for a gigabyte of output kept V8's garbage collector busy (see batched-file.ts).
+   */
   private out = EMPTY;
-  private capacity = 0;
   private written = 0;
-  private flushed = 0;
 
   /**
-   * @param onBytes receives each decoded piece (a new buffer, never reused), synchronously
+   * @param onBytes receives each decoded piece, synchronously; the bytes are only valid during the call
    * @param fault builds the error for invalid input
    */
   constructor(
@@ -66,10 +67,9 @@ export class Base64Decoder {
   write(text: Uint8Array): void {
     const n = text.length;
     // Room for every quantum this piece can complete, together with the 0-3 characters carried over.
-    this.out = EMPTY; // allocated on first use: pure-alphabet pieces never need it
-    this.capacity = ((this.count + n) >> 2) * 3;
+    const capacity = ((this.count + n) >> 2) * 3;
+    if (this.out.length < capacity) this.out = Buffer.allocUnsafeSlow(capacity);
     this.written = 0;
-    this.flushed = 0;
     // After one failed native attempt the piece is not pure alphabet (e.g. wrapped lines): trying again
     // after every line would make a piece cost quadratic time.
     let tryNative = true;
@@ -89,7 +89,7 @@ export class Base64Decoder {
       }
       k = this.decodeSlow(text, k);
     }
-    this.flush();
+    if (this.written > 0) this.onBytes(this.out.subarray(0, this.written));
   }
 
   /** Ends the text: emits the last 1–2 bytes of an unpadded or padded final quantum. */
@@ -103,34 +103,23 @@ export class Base64Decoder {
     this.acc = 0;
   }
 
-  private room(): Buffer {
-    if (this.out.length === 0) this.out = Buffer.allocUnsafe(this.capacity);
-    return this.out;
-  }
-
-  private flush(): void {
-    if (this.written > this.flushed) this.onBytes(this.out.subarray(this.flushed, this.written));
-    this.flushed = this.written;
-  }
-
   private decodeNative(text: Uint8Array, from: number, to: number): boolean {
     const piece = Buffer.from(text.buffer, text.byteOffset + from, to - from);
     // Node's decoder also reads base64url's `-` and `_`, and stops at `=`: those are looked for natively
     // (memchr). Anything else outside the alphabet (whitespace, garbage, non-ASCII) it skips, which makes
-    // the output shorter than three bytes per four characters.
+    // the output shorter than three bytes per four characters (what it did write is then overwritten).
     if (piece.indexOf(DASH) >= 0 || piece.indexOf(UNDERSCORE) >= 0 || piece.indexOf(EQUALS) >= 0) return false;
-    const bytes = Buffer.from(piece.toString('latin1'), 'base64');
-    if (bytes.length !== ((to - from) >> 2) * 3) return false;
+    const expected = ((to - from) >> 2) * 3;
+    if (this.out.write(piece.toString('latin1'), this.written, expected, 'base64') !== expected) return false;
     this.data = true;
-    this.flush();
-    this.onBytes(bytes);
+    this.written += expected;
     return true;
   }
 
   /** Decodes whole valid quanta from `k`; returns where it stopped (a quantum with anything else in it). */
   private decodeQuanta(text: Uint8Array, k: number): number {
     const limit = text.length - 3;
-    const out = this.room();
+    const out = this.out;
     let w = this.written;
     while (k < limit) {
       const v = T0[text[k]!]! | T1[text[k + 1]!]! | T2[text[k + 2]!]! | T3[text[k + 3]!]!;
@@ -159,7 +148,7 @@ export class Base64Decoder {
         if (++this.count === 4) {
           const a = this.acc;
           const w = this.written;
-          const out = this.room();
+          const out = this.out;
           out[w] = a >>> 16;
           out[w + 1] = a >>> 8;
           out[w + 2] = a;

@@ -11,11 +11,19 @@ function localFault(what: string, err: unknown): MnetFault {
 /**
  * A file written in batches of PIECE bytes, one write in flight while the next batch fills (the write
  * runs on libuv's thread pool, in parallel with our decoding); flush() waiting for the previous write is
- * the backpressure, so at most two batches are held. A local file problem is Internal.
+ * the backpressure. push() copies: the decoders hand over views of buffers they reuse, and batch buffers
+ * are reused too, because a gigabyte of fresh buffers made V8 run a full garbage collection every 50 MB
+ * or so, which took half a core from the two passes of a fetch_file (file-response.ts). A local file
+ * problem is Internal.
  */
 export class BatchedFile {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  /** The batch being filled, and how much of it is. */
+  private filling: Buffer | undefined;
+  private filled = 0;
+  /** Batches ready to be written (each a whole PIECE but perhaps the last, on flush(true)). */
+  private ready: Buffer[] = [];
+  /** Batch buffers whose write has finished, to be filled again. */
+  private readonly spare: Buffer[] = [];
   private writing: Promise<void> = Promise.resolve();
   private closed = false;
 
@@ -32,23 +40,39 @@ export class BatchedFile {
     }
   }
 
-  push(bytes: Buffer): void {
-    this.pending.push(bytes);
-    this.pendingBytes += bytes.length;
+  /** Copies `bytes` into the batch; the caller may reuse them at once. */
+  push(bytes: Uint8Array): void {
+    for (let at = 0; at < bytes.length; ) {
+      // Its own ArrayBuffer, so that a batch cut short by flush(true) can be reused whole.
+      this.filling ??= this.spare.pop() ?? Buffer.allocUnsafeSlow(PIECE);
+      const n = Math.min(PIECE - this.filled, bytes.length - at);
+      this.filling.set(bytes.subarray(at, at + n), this.filled);
+      this.filled += n;
+      at += n;
+      if (this.filled === PIECE) this.nextBatch();
+    }
   }
 
-  /** Starts writing the batch once it is full (or whatever there is, with `all`, and then waits for it). */
+  /** Starts writing the full batches, if any (and the partial one, with `all`, and then waits for it). */
   async flush(all: boolean): Promise<void> {
-    if (all || this.pendingBytes >= PIECE) {
+    if (all && this.filled > 0) this.nextBatch();
+    if (this.ready.length > 0) {
       await this.writing;
-      const buffers = this.pending;
-      this.pending = [];
-      this.pendingBytes = 0;
-      this.writing = this.writeAll(buffers);
+      const batches = this.ready;
+      this.ready = [];
+      this.writing = this.writeAll(batches).then(() => {
+        for (const batch of batches) this.spare.push(Buffer.from(batch.buffer, batch.byteOffset, PIECE));
+      });
       // Seen by the next flush; meanwhile nobody waits, so keep it from counting as unhandled.
       this.writing.catch(() => undefined);
     }
     if (all) await this.writing;
+  }
+
+  private nextBatch(): void {
+    this.ready.push(this.filling!.subarray(0, this.filled));
+    this.filling = undefined;
+    this.filled = 0;
   }
 
   private async writeAll(buffers: Buffer[]): Promise<void> {

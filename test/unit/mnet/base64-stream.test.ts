@@ -82,16 +82,25 @@ describe('Base64Decoder', () => {
     expect(decode(spaced, 65536).equals(data)).toBe(true);
   });
 
-  it('emits fresh buffers that later writes do not overwrite', () => {
-    const kept: Buffer[] = [];
-    const decoder = new Base64Decoder((b) => kept.push(b), (r) => new MnetFault(FaultCode.BadResponse, r));
+  it('hands over each piece during the call, in a buffer it reuses for the next', () => {
+    const copies: Buffer[] = [];
+    const views: Buffer[] = [];
+    const decoder = new Base64Decoder(
+      (b) => {
+        copies.push(Buffer.from(b));
+        views.push(b);
+      },
+      (r) => new MnetFault(FaultCode.BadResponse, r),
+    );
     const a = crypto.randomBytes(3000);
     const b = crypto.randomBytes(3000);
     // Wrapped, so the table loop (not only the native decoder) produces the output.
     decoder.write(Buffer.from(a.toString('base64').replace(/.{76}/g, '$&\n')));
     decoder.write(Buffer.from(b.toString('base64').replace(/.{76}/g, '$&\n')));
     decoder.end();
-    expect(Buffer.concat(kept).equals(Buffer.concat([a, b]))).toBe(true);
+    expect(Buffer.concat(copies).equals(Buffer.concat([a, b]))).toBe(true);
+    // Consumers must copy what they keep (BatchedFile.push does): the first view now shows the second piece.
+    expect(views[0]!.buffer).toBe(views[1]!.buffer);
   });
 
   it('tells whether it saw anything but whitespace', () => {
