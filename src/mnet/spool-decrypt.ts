@@ -16,7 +16,7 @@ import { Rc4 } from './rc4.js';
  *
  * Memory: CREDITS slots of `pieceSize` in one SharedArrayBuffer; the two threads pass slot numbers. Moving
  * (transferring) the buffers themselves back and forth made the worker's RC4 itself run at 290–370 MB/s
- * instead of 430–580 MB/s (measured apart, same code; pass 2 waits on nothing else). The file descriptor
+ * instead of 430–580 MB/s (measured apart, same code; the cause was not found). The file descriptor
  * belongs to this thread and is closed here, whatever happens to the worker.
  */
 
