@@ -13,8 +13,9 @@ function localFault(what: string, err: unknown): MnetFault {
  * runs on libuv's thread pool, in parallel with our decoding); flush() waiting for the previous write is
  * the backpressure. push() copies: the decoders hand over views of buffers they reuse, and batch buffers
  * are reused too, because a gigabyte of fresh buffers made V8 run a full garbage collection every 50 MB
- * or so, which took half a core from the two passes of a fetch_file (file-response.ts). A local file
- * problem is Internal.
+ * or so, which took half a core from the two passes of a fetch_file (file-response.ts). Writes are
+ * positional, so rewind() can start over at the file's beginning (pass 2 of a fetch_file writes its result
+ * over its own spool). A local file problem is Internal.
  */
 export class BatchedFile {
   /** The batch being filled, and how much of it is. */
@@ -25,6 +26,8 @@ export class BatchedFile {
   /** Batch buffers whose write has finished, to be filled again. */
   private readonly spare: Buffer[] = [];
   private writing: Promise<void> = Promise.resolve();
+  /** Where the next batch goes. */
+  private position = 0;
   private closed = false;
 
   private constructor(private readonly handle: fs.FileHandle) {}
@@ -60,7 +63,9 @@ export class BatchedFile {
       await this.writing;
       const batches = this.ready;
       this.ready = [];
-      this.writing = this.writeAll(batches).then(() => {
+      const at = this.position;
+      for (const batch of batches) this.position += batch.length;
+      this.writing = this.writeAll(batches, at).then(() => {
         for (const batch of batches) this.spare.push(Buffer.from(batch.buffer, batch.byteOffset, PIECE));
       });
       // Seen by the next flush; meanwhile nobody waits, so keep it from counting as unhandled.
@@ -69,18 +74,35 @@ export class BatchedFile {
     if (all) await this.writing;
   }
 
+  /** Writes what is pending, then goes back to the start: what is pushed next overwrites the file. */
+  async rewind(): Promise<void> {
+    await this.flush(true);
+    this.position = 0;
+  }
+
+  /** Writes what is pending, then cuts the file to `length` bytes. */
+  async truncate(length: number): Promise<void> {
+    await this.flush(true);
+    try {
+      await this.handle.truncate(length);
+    } catch (err) {
+      throw localFault('truncating a file', err);
+    }
+  }
+
   private nextBatch(): void {
     this.ready.push(this.filling!.subarray(0, this.filled));
     this.filling = undefined;
     this.filled = 0;
   }
 
-  private async writeAll(buffers: Buffer[]): Promise<void> {
+  private async writeAll(buffers: Buffer[], position: number): Promise<void> {
     try {
       while (buffers.length > 0) {
-        const { bytesWritten } = await this.handle.writev(buffers);
+        const { bytesWritten } = await this.handle.writev(buffers, position);
         if (bytesWritten === 0) throw new Error('no progress');
         buffers = skipBytes(buffers, bytesWritten);
+        position += bytesWritten;
       }
     } catch (err) {
       throw localFault('writing a file', err);

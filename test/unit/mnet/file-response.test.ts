@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { FaultCode } from '../../../src/errors.js';
+import { PIECE } from '../../../src/mnet/batched-file.js';
 import { encodeFault } from '../../../src/mnet/codec.js';
 import { buildEncryptedMessage, type DecryptionKey } from '../../../src/mnet/envelope.js';
 import { FileResponseReceiver, fileResponseBodyLimit, type OpenedFileResponse } from '../../../src/mnet/file-response.js';
@@ -52,7 +53,8 @@ const xmlrpc = (value: string) =>
 
 interface Received {
   opened: OpenedFileResponse;
-  file: Buffer;
+  /** The target after open(): the file, or undefined when none was written (a fault). */
+  file: Buffer | undefined;
 }
 
 /** Runs both passes over `body` cut into `pieceSize` pieces; returns what open() found and the file. */
@@ -70,7 +72,7 @@ async function receive(
     const received = receiver.received();
     if ('plain' in received) throw new Error('plain response');
     const opened = await receiver.open(o.keys ?? [mahara], o.peerKey ?? moodleCert);
-    return { opened, file: fs.readFileSync(target) };
+    return { opened, file: fs.existsSync(target) ? fs.readFileSync(target) : undefined };
   } finally {
     await receiver.dispose();
   }
@@ -88,7 +90,7 @@ describe('FileResponseReceiver', () => {
         verified: true,
         result: { bytes: zip.length, sha1: crypto.createHash('sha1').update(zip).digest('hex') },
       });
-      expect(file.equals(zip)).toBe(true);
+      expect(file?.equals(zip)).toBe(true);
     }
   });
 
@@ -96,6 +98,7 @@ describe('FileResponseReceiver', () => {
     const fault = await receive(fixture('vectors/09-fault-7012-nosuchfunction/response.encrypted.xml'), { pieceSize: 7 });
     expect(fault.opened.result).toEqual({ fault: fixture('vectors/09-fault-7012-nosuchfunction/response.xmlrpc.xml') });
     expect(fault.opened.verified).toBe(true);
+    expect(fault.file).toBeUndefined();
     const oldKey = await receive(fixture('vectors/10-fault-7025-old-key/response.encrypted.xml'), { peerKey: moodleOldCert });
     expect(oldKey.opened.result).toEqual({ fault: fixture('vectors/10-fault-7025-old-key/response.xmlrpc.xml') });
     expect(oldKey.opened.verified).toBe(true);
@@ -117,7 +120,7 @@ describe('FileResponseReceiver', () => {
     for (const pieceSize of [1, 1000]) {
       const { opened, file } = await receive(response(xmlrpc(value)), { pieceSize });
       expect(opened.result).toEqual({ bytes: data.length, sha1: crypto.createHash('sha1').update(data).digest('hex') });
-      expect(file.equals(data)).toBe(true);
+      expect(file?.equals(data)).toBe(true);
     }
   });
 
@@ -128,7 +131,7 @@ describe('FileResponseReceiver', () => {
   ])('writes an empty file for %s', async (_case, value) => {
     const { opened, file } = await receive(response(xmlrpc(value)));
     expect(opened.result).toEqual({ bytes: 0, sha1: crypto.createHash('sha1').digest('hex') });
-    expect(file.length).toBe(0);
+    expect(file?.length).toBe(0);
   });
 
   it('also decrypts an answer encrypted to one of our older keys', async () => {
@@ -207,6 +210,30 @@ describe('FileResponseReceiver', () => {
     } finally {
       await receiver.dispose();
     }
+  });
+
+  it('writes a file of many pieces over the spool it is reading, byte for byte', async () => {
+    // Big enough for the worker thread (spool-decrypt.ts) and many batches: the file goes over the
+    // spool's start while the rest of the spool is still to be read.
+    const big = crypto.randomBytes(3 * PIECE + 12_345);
+    const { opened, file } = await receive(response(xmlrpc(`<value><string>${big.toString('base64')}</string></value>`)), { pieceSize: 1 << 20 });
+    expect(opened.result).toEqual({ bytes: big.length, sha1: crypto.createHash('sha1').update(big).digest('hex') });
+    expect(file?.equals(big)).toBe(true);
+  });
+
+  it('replaces a file at the target only with a good answer, and removes what it made unless kept', async () => {
+    fs.writeFileSync(target, 'an earlier attempt');
+    expect(await faultOf(receive(response(xmlrpc('<value>QUJD</value>')), { keys: [moodleOld] }))).toBe(FaultCode.BadResponse);
+    expect(fs.readFileSync(target, 'utf8')).toBe('an earlier attempt');
+    expect(fs.existsSync(`${target}.spool`)).toBe(false);
+
+    const receiver = await FileResponseReceiver.create({ path: target, maxBytes: 1 << 20, maxPlainBytes: 1 << 20, peerLabel: 'moodle' });
+    await pipeline(Readable.from([fixture('vectors/05-fetch_file/response.encrypted.xml')]), receiver.sink());
+    await receiver.open([mahara], moodleCert);
+    expect(fs.readFileSync(target).equals(fixture('zips/export-file.zip'))).toBe(true);
+    await receiver.dispose();
+    expect(fs.existsSync(target)).toBe(false);
+    expect(fs.existsSync(`${target}.spool`)).toBe(false);
   });
 
   it('leaves the target after keep(), with mode 0600', async () => {
