@@ -120,30 +120,68 @@ export async function extractZip(zipPath: string, destDir: string, limits: ZipLi
 async function extractEntries(zipPath: string, root: string, limits: ZipLimits, budget: Budget, signal: AbortSignal): Promise<ExtractedEntry[]> {
   const zipfile = await yauzl.openPromise(zipPath, {
     lazyEntries: true,
-    autoClose: true,
+    // Closed below: the files are read after the last entry has been listed.
+    autoClose: false,
     decodeStrings: false,
     validateEntrySizes: true,
     strictFileNames: true,
   });
   try {
     if (zipfile.entryCount > limits.maxEntries) throw limitsExceeded('entries');
+    // Every name is checked before any data is written.
     const seen = new SeenPaths();
-    const extracted: ExtractedEntry[] = [];
+    const files: { entry: yauzl.Entry; target: Target }[] = [];
     for await (const entry of zipfile.eachEntry()) {
       if (signal.aborted) throw signal.reason;
       if (Date.now() >= budget.deadline) throw limitsExceeded('time');
       const target = checkEntry(entry, root, limits, seen);
-      if (target.isDir) {
-        await fsp.mkdir(target.path, { recursive: true, mode: 0o700 });
-        continue;
-      }
-      await fsp.mkdir(path.dirname(target.path), { recursive: true, mode: 0o700 });
-      extracted.push(await extractFile(zipfile, zipPath, entry, target, limits, budget, signal));
+      await fsp.mkdir(target.isDir ? target.path : path.dirname(target.path), { recursive: true, mode: 0o700 });
+      if (!target.isDir) files.push({ entry, target });
     }
-    return extracted;
+    return await inParallel(files, (file, stop) => extractFile(zipfile, zipPath, file.entry, file.target, limits, budget, stop), signal);
   } finally {
     zipfile.close();
   }
+}
+
+/**
+ * Files written at the same time. ext4 writes into one file one call at a time (the inode's lock), and
+ * filling page-cache pages the VM has not used before is slow: here one file is written at 300–350 MB/s
+ * and two at once at 530–600 (dd, 2 GB). Unpacking a 1 GB package was bound by that; this thread only
+ * hashes, for both.
+ */
+const FILES_AT_ONCE = 2;
+
+/**
+ * `extract` over `items`, FILES_AT_ONCE at a time, results in the items' order. The first failure stops
+ * the others (their signal aborts) and is thrown once none is running, so that no file is still open
+ * when the caller cleans up.
+ */
+async function inParallel<T, R>(items: readonly T[], extract: (item: T, signal: AbortSignal) => Promise<R>, signal: AbortSignal): Promise<R[]> {
+  const stop = new AbortController();
+  const forward = () => stop.abort(signal.reason);
+  signal.addEventListener('abort', forward, { once: true });
+  const results: R[] = [];
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const lane = async () => {
+    while (failure === undefined && next < items.length) {
+      const i = next++;
+      try {
+        results[i] = await extract(items[i]!, stop.signal);
+      } catch (error) {
+        failure ??= { error };
+        stop.abort(error);
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(FILES_AT_ONCE, items.length) }, lane));
+  } finally {
+    signal.removeEventListener('abort', forward);
+  }
+  if (failure !== undefined) throw failure.error;
+  return results;
 }
 
 interface Target {

@@ -71,6 +71,14 @@ function recordBytesAtCleanup(): number[] {
 }
 
 describe('extractZip: packages it accepts', () => {
+  it('returns the files in zip order, whichever finishes first', async () => {
+    const specs: ZipEntrySpec[] = [{ name: 'big.bin', data: Buffer.alloc(16 * MiB, 1), method: 'stored' }];
+    for (let i = 0; i < 9; i++) specs.push({ name: `dir${i % 3}/small-${i}.txt`, data: `small ${i}` });
+    const entries = await extractZip(zipOf(specs, 'order.zip'), dest, limits());
+    expect(entries.map((e) => e.name)).toEqual(specs.map((spec) => spec.name));
+    expect(entries.map((e) => fs.readFileSync(e.path).length)).toEqual([16 * MiB, ...Array.from({ length: 9 }, (_, i) => `small ${i}`.length)]);
+  });
+
   it('writes stored and deflated files with their size, sha1 and sha256, mode 0600, inside destDir', async () => {
     const essay = Buffer.from('%PDF-1.4 essay '.repeat(100));
     const zip = zipOf([
@@ -268,6 +276,17 @@ describe('extractZip: corrupt packages (§8 row 23)', () => {
     expect(refused.reason).toMatch(reason);
     expect(fs.existsSync(dest)).toBe(false);
   });
+
+  it('stops the file being written beside a corrupt one and leaves nothing (two files are written at once)', async () => {
+    const big = Buffer.alloc(64 * MiB, 7);
+    const zip = zipOf([{ name: 'big.bin', data: big, method: 'stored' }, { ...good, crc32: 0x12345678 }], 'pair.zip');
+    const seen = recordBytesAtCleanup();
+    const refused = await refusal(extractZip(zip, dest, limits()));
+    expect(refused.reason).toMatch(/CRC mismatch for a\.txt/);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toBeLessThan(big.length);
+    expect(fs.existsSync(dest)).toBe(false);
+  });
 });
 
 describe('extractZip: limits (§8 row 25, checklist 47–48)', () => {
@@ -322,7 +341,8 @@ describe('extractZip: limits (§8 row 25, checklist 47–48)', () => {
     expect(fs.statSync(zip).size).toBeLessThan(20_000);
     const compressedEntry = zlib.deflateRawSync(Buffer.alloc(8 * MiB)).length;
     const cases = [
-      { overrides: {}, which: 'compression ratio', bound: 200 * compressedEntry },
+      // Per entry; two entries are written at once (FILES_AT_ONCE in extract-zip.ts).
+      { overrides: {}, which: 'compression ratio', bound: 2 * 200 * compressedEntry },
       { overrides: { maxRatio: 1e9, maxTotalBytes: 10_000 + MiB }, which: 'total size', bound: 10_000 + MiB },
     ];
     for (const { overrides, which, bound } of cases) {
