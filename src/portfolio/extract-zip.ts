@@ -160,7 +160,8 @@ const FILES_AT_ONCE = 2;
 async function inParallel<T, R>(items: readonly T[], extract: (item: T, signal: AbortSignal) => Promise<R>, signal: AbortSignal): Promise<R[]> {
   const stop = new AbortController();
   const forward = () => stop.abort(signal.reason);
-  signal.addEventListener('abort', forward, { once: true });
+  if (signal.aborted) forward();
+  else signal.addEventListener('abort', forward, { once: true });
   const results: R[] = [];
   let next = 0;
   let failure: { error: unknown } | undefined;
