@@ -4,7 +4,8 @@ import { FaultCode, MnetFault } from '../errors.js';
 /** Reads and writes in pieces of this size; also the batch for file writes. */
 export const PIECE = 1 << 20;
 
-function localFault(what: string, err: unknown): MnetFault {
+/** A local file problem (ours, not the peer's): Internal, saying what failed and why. */
+export function localFault(what: string, err: unknown): MnetFault {
   return new MnetFault(FaultCode.Internal, `${what} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
 }
 

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { FaultCode, MnetFault } from '../errors.js';
-import { BatchedFile, PIECE } from './batched-file.js';
+import { BatchedFile, localFault, PIECE } from './batched-file.js';
 import { EncryptedMessageReader } from './encrypted-message-reader.js';
 import { decodeBase64Lenient, findEnvelopeKey, parseEnvelopeTimestamp, type DecryptionKey } from './envelope.js';
 import { malformedResponse } from './envelope-stream-reader.js';
@@ -169,7 +169,7 @@ export class FileResponseReceiver {
       try {
         await fs.rename(this.spoolPath, options.path);
       } catch (err) {
-        throw new MnetFault(FaultCode.Internal, `moving the received file into place failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        throw localFault('moving the received file into place', err);
       }
       this.renamed = true;
     }
